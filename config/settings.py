@@ -1,0 +1,153 @@
+"""The one configuration source: every ECOMRISK_* variable is a field here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read from ECOMRISK_* variables and an optional .env file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECOMRISK_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- services ---------------------------------------------------------
+    redis_url: str | None = Field(
+        default=None,
+        description="Broker URL (redis:// or rediss://). Unset: `ecomrisk up` starts a private Redis.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: sqlite:///<data_dir>/ecomrisk.db.",
+    )
+    data_dir: Path = Field(default=Path("data"), description="Raw logs, labels, private Redis.")
+    queue_name: str = Field(default="ecomrisk", description="Celery queue for ingest batches.")
+
+    # --- producer -----------------------------------------------------------
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="Events per batch.")
+    producer_rate: float = Field(default=200.0, gt=0, description="Events/s in continuous mode.")
+    publish_retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest backoff between publish retries while Redis is down."
+    )
+
+    # --- input limits and quarantine ------------------------------------------
+    max_batch_bytes: int = Field(default=16_000_000, ge=1024, description="Larger batches are refused.")
+    max_line_bytes: int = Field(default=16_384, ge=256, description="Longer lines are quarantined.")
+    max_field_chars: int = Field(default=256, ge=8, description="Longest accepted string field.")
+    max_amount: float = Field(default=1_000_000.0, gt=0, description="Largest accepted amount.")
+    quarantine_detail_chars: int = Field(default=500, ge=50, description="Detail text is cut here.")
+
+    # --- event-time skew, relative to the worker's clock ---------------------------
+    max_past_skew_days: float = Field(
+        default=3650.0, gt=0, description="Older events are quarantined (days)."
+    )
+    max_future_skew_s: float = Field(
+        default=86_400.0, gt=0, description="Events further in the future are quarantined (s)."
+    )
+
+    # --- behavioural rules ----------------------------------------------------
+    rapid_gap_s: float = Field(default=2.0, gt=0, description="Gap strictly under this is rapid (s).")
+    session_gap_s: float = Field(
+        default=1800.0, gt=0, description="A gap of at least this starts a new session (s)."
+    )
+    night_start_hour: int = Field(default=0, ge=0, le=23, description="Unsociable hours start (UTC).")
+    night_end_hour: int = Field(default=6, ge=1, le=24, description="Unsociable hours end (UTC).")
+    velocity_window_s: float = Field(
+        default=3600.0, gt=0, description="Rolling window for purchase velocity and spend (s)."
+    )
+
+    # --- risk markers: thresholds and weights (points out of 100) -------------------
+    min_events_for_share: int = Field(default=10, ge=1, description="Share markers need this many events.")
+    min_gaps_for_regularity: int = Field(default=10, ge=2, description="Regularity needs this many gaps.")
+    regular_timing_cv: float = Field(default=0.25, gt=0, description="Gap CV under this is machine-like.")
+    regular_timing_weight: int = Field(default=80, ge=0, le=100)
+    inhuman_mean_gap_s: float = Field(default=1.0, gt=0, description="Mean gap under this is inhuman (s).")
+    inhuman_volume_weight: int = Field(default=30, ge=0, le=100)
+    rapid_share_threshold: float = Field(default=0.30, gt=0, le=1)
+    rapid_share_weight: int = Field(default=45, ge=0, le=100)
+    burst_threshold: int = Field(default=5, ge=1, description="Consecutive rapid actions.")
+    burst_weight: int = Field(default=30, ge=0, le=100)
+    purchase_velocity_threshold: int = Field(default=5, ge=1, description="Purchases per window.")
+    purchase_velocity_weight: int = Field(default=20, ge=0, le=100)
+    spend_velocity_threshold: float = Field(default=500.0, gt=0, description="Spend per window.")
+    spend_velocity_weight: int = Field(default=15, ge=0, le=100)
+    night_share_threshold: float = Field(default=0.5, gt=0, le=1)
+    night_share_weight: int = Field(default=15, ge=0, le=100)
+    band_elevated: int = Field(default=65, ge=1, le=100, description="Score from which a user is elevated.")
+    band_high: int = Field(default=75, ge=1, le=100, description="Score from which a user is high.")
+
+    # --- workers --------------------------------------------------------------------
+    worker_concurrency: int = Field(default=2, ge=1, description="Pool processes per worker.")
+    worker_prefetch: int = Field(default=1, ge=1, description="Tasks reserved per pool process.")
+    visibility_timeout_s: int = Field(
+        default=600, ge=5, description="Unacked tasks are redelivered after this (s)."
+    )
+    task_max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-letter.")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # --- dashboard and flower -----------------------------------------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8050
+    dashboard_refresh_ms: int = Field(default=2000, ge=250)
+    dashboard_debug: bool = False
+    dashboard_auth: str | None = Field(default=None, description="user:password for basic auth.")
+    flower_host: str = "127.0.0.1"
+    flower_port: int = 5555
+    flower_basic_auth: str | None = Field(default=None, description="user:password for Flower.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.band_high < self.band_elevated:
+            raise ValueError("band_high must be at least band_elevated")
+        if self.night_end_hour <= self.night_start_hour:
+            raise ValueError("night_end_hour must be after night_start_hour")
+        if self.dashboard_host not in LOCAL_HOSTS and not self.dashboard_auth:
+            raise ValueError(
+                "dashboard_host is not local: set ECOMRISK_DASHBOARD_AUTH=user:password first"
+            )
+        if self.flower_host not in LOCAL_HOSTS and not self.flower_basic_auth:
+            raise ValueError(
+                "flower_host is not local: set ECOMRISK_FLOWER_BASIC_AUTH=user:password first"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under data_dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'ecomrisk.db'}"
+
+    @property
+    def raw_dir(self) -> Path:
+        """Where the producer writes every batch before enqueueing it."""
+        return self.data_dir / "raw"
+
+    @property
+    def labels_path(self) -> Path:
+        """Ground-truth persona of every generated user (never inside the events)."""
+        return self.data_dir / "labels.csv"
+
+    @property
+    def rapid_gap_ms(self) -> int:
+        return round(self.rapid_gap_s * 1000)
+
+    @property
+    def session_gap_ms(self) -> int:
+        return round(self.session_gap_s * 1000)
+
+    @property
+    def velocity_window_ms(self) -> int:
+        return round(self.velocity_window_s * 1000)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once; tests pass their own Settings instead."""
+    return Settings()

@@ -1,0 +1,97 @@
+"""Engines and sessions: SQLite in WAL with IMMEDIATE write transactions, PostgreSQL as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from store.models import Base
+
+
+def is_sqlite(url: str) -> bool:
+    """True when the SQLAlchemy URL points at SQLite."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for memory or another backend."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def create_writer_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
+    """An engine for writers; on SQLite every transaction begins IMMEDIATE."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True)
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Driver-level autocommit, so that the "begin" hook below owns BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL: a power loss may drop the last commits, never corrupt; raw logs
+        # plus `ecomrisk reconcile` bring those batches back.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        # A deferred transaction that reads then writes fails with SQLITE_BUSY under
+        # concurrent writers, and busy_timeout cannot rescue it; IMMEDIATE takes the lock first.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_reader_engine(url: str, *, busy_timeout_ms: int = 5_000) -> Engine:
+    """A read-only engine: no pooled SQLite connection outlives a refresh."""
+    if not is_sqlite(url):
+        engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+        @event.listens_for(engine, "begin")
+        def _read_only(conn: Any) -> None:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+        return engine
+    path = sqlite_path(url)
+    if path is None:
+        return create_engine(url, poolclass=NullPool)
+    ro_url = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+    engine = create_engine(ro_url, poolclass=NullPool, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA query_only=1")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_read(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def init_schema(engine: Engine) -> None:
+    """Create every table that is missing."""
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker that keeps loaded rows usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

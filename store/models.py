@@ -1,0 +1,152 @@
+"""Storage schema: SQLAlchemy 2 typed models shared by workers, dashboard and CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every ecomrisk table."""
+
+
+class Event(Base):
+    """One accepted, cleaned event plus its derived per-user sequence fields."""
+
+    __tablename__ = "events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    session_id: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(256))
+    product: Mapped[str | None] = mapped_column(String(256))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    ts_ms: Mapped[int] = mapped_column(BigInteger, doc="Event time, UTC epoch milliseconds.")
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(32), doc="Tells redelivery from id clashes.")
+    batch_id: Mapped[str] = mapped_column(String(128))
+    line_no: Mapped[int] = mapped_column(Integer)
+    ingested_ms: Mapped[int] = mapped_column(BigInteger)
+    # Derived, kept equal to an offline recompute over (ts_ms, event_id) order per user.
+    gap_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Gap to the user's previous event.")
+    gap_s: Mapped[float | None] = mapped_column(Float)
+    is_rapid: Mapped[bool] = mapped_column(Boolean)
+    session_no: Mapped[int] = mapped_column(Integer, doc="1-based session ordinal per user.")
+    burst_len: Mapped[int] = mapped_column(Integer, doc="Rapid events in the run ending here.")
+
+    __table_args__ = (
+        Index("ix_events_user_ts", "user_id", "ts_ms", "event_id"),
+        Index("ix_events_ts", "ts_ms"),
+    )
+
+
+class UserRisk(Base):
+    """One row per user: exact behavioural aggregates, the score and its reasons."""
+
+    __tablename__ = "user_risk"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    rapid_events: Mapped[int] = mapped_column(Integer)
+    max_burst: Mapped[int] = mapped_column(Integer)
+    gap_count: Mapped[int] = mapped_column(Integer, doc="Within-session gaps.")
+    gap_sum_ms: Mapped[int] = mapped_column(BigInteger)
+    gap_sumsq_ms: Mapped[int] = mapped_column(BigInteger, doc="Sum of squared gaps, ms^2.")
+    purchases: Mapped[int] = mapped_column(Integer)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+    max_purchases_window: Mapped[int] = mapped_column(Integer)
+    max_spend_window_cents: Mapped[int] = mapped_column(BigInteger)
+    night_events: Mapped[int] = mapped_column(Integer)
+    sessions: Mapped[int] = mapped_column(Integer)
+    first_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    # Derived from the aggregates above by workers.risk.score_user.
+    rapid_share: Mapped[float] = mapped_column(Float)
+    gap_mean_s: Mapped[float | None] = mapped_column(Float)
+    gap_cv: Mapped[float | None] = mapped_column(Float)
+    night_share: Mapped[float] = mapped_column(Float)
+    avg_session_s: Mapped[float] = mapped_column(Float)
+    automation_score: Mapped[int] = mapped_column(Integer)
+    loss_of_control_score: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(16))
+    risk_kind: Mapped[str] = mapped_column(String(32), doc="automation, loss_of_control or none.")
+    markers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_user_risk_score", "score"),
+        Index("ix_user_risk_band", "band"),
+        Index("ix_user_risk_last_seen", "last_seen_ms"),
+    )
+
+
+class Alert(Base):
+    """A user's crossing into the high band; written once per crossing."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(16))
+    risk_kind: Mapped[str] = mapped_column(String(32))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    batch_id: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (Index("ix_alerts_created", "created_ms"),)
+
+
+class QuarantinedLine(Base):
+    """One rejected input line, kept verbatim with a typed reason."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(String(128))
+    line_no: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    raw_text: Mapped[str] = mapped_column(Text)
+    quarantined_ms: Mapped[int] = mapped_column(BigInteger)
+    released_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Set when a replay accepted it.")
+
+    __table_args__ = (
+        Index("ux_quarantine_batch_line", "batch_id", "line_no", unique=True),
+        Index("ix_quarantine_time", "quarantined_ms"),
+        Index("ix_quarantine_reason", "reason"),
+    )
+
+
+class Batch(Base):
+    """The ledger: one row per committed batch; received = stored_new + duplicates + quarantined."""
+
+    __tablename__ = "batches"
+
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(256))
+    received: Mapped[int] = mapped_column(Integer)
+    stored_new: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    quarantined: Mapped[int] = mapped_column(Integer)
+    produced_ms: Mapped[int | None] = mapped_column(BigInteger)
+    committed_ms: Mapped[int] = mapped_column(BigInteger)
+    max_event_ts_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_batches_committed", "committed_ms"),)
+
+
+class ActivityRollup(Base):
+    """Per-minute event and rapid counts by action and category, for the dashboard."""
+
+    __tablename__ = "activity_rollup"
+
+    minute_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Event-time minute start.")
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category: Mapped[str] = mapped_column(String(256), primary_key=True, doc="'' when absent.")
+    events: Mapped[int] = mapped_column(Integer)
+    rapid: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,48 @@
+"""The Celery app: Redis broker, JSON only, at-least-once delivery."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from config.settings import Settings, get_settings
+
+INGEST_TASK = "ecomrisk.ingest_batch"
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """Build the Celery app for these settings; producers use it only to send."""
+    if not settings.redis_url:
+        raise RuntimeError("ECOMRISK_REDIS_URL is not set (ecomrisk up sets it for its own Redis)")
+    app = Celery("ecomrisk", broker=settings.redis_url, include=["workers.tasks"])
+    transport = {
+        # Must exceed the slowest batch, or a running batch is handed to a second worker.
+        # Short enough that a batch lost with a killed worker comes back within minutes.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_keepalive": True,
+        "retry_on_timeout": True,
+    }
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],  # pickle is refused: a message can never run code
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        # At-least-once: ack after the batch commits, and requeue when the pool child dies.
+        # Upserts keyed on event and batch ids make the second delivery a no-op.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        # One reserved batch per process: a killed worker strands at most that many.
+        worker_prefetch_multiplier=settings.worker_prefetch,
+        task_default_queue=settings.queue_name,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = create_celery_app(get_settings()) if get_settings().redis_url else Celery("ecomrisk")
