@@ -73,14 +73,22 @@ def start_redis(workdir: Path, *, port: int | None = None, appendonly: bool = Tr
     port = port or free_port()
     args = [
         find_redis_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(workdir.resolve()),
-        "--save", "",
-        "--appendonly", "yes" if appendonly else "no",
-        "--appendfsync", "everysec",
-        "--protected-mode", "yes",
-        "--logfile", str((workdir / "redis.log").resolve()),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir.resolve()),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "everysec",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        str((workdir / "redis.log").resolve()),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

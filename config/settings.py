@@ -15,9 +15,7 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 class Settings(BaseSettings):
     """Runtime settings, read from ECOMRISK_* variables and an optional .env file."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ECOMRISK_", env_file=".env", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="ECOMRISK_", env_file=".env", extra="ignore", frozen=True)
 
     # --- services ---------------------------------------------------------
     redis_url: str | None = Field(
@@ -35,7 +33,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=100_000, description="Events per batch.")
     producer_rate: float = Field(default=200.0, gt=0, description="Events/s in continuous mode.")
     publish_retry_max_s: float = Field(
-        default=30.0, gt=0, description="Longest backoff between publish retries while Redis is down."
+        default=30.0,
+        gt=0,
+        description="Longest backoff between publish retries while Redis is down.",
     )
 
     # --- input limits and quarantine ------------------------------------------
@@ -110,13 +110,9 @@ class Settings(BaseSettings):
         if self.night_end_hour <= self.night_start_hour:
             raise ValueError("night_end_hour must be after night_start_hour")
         if self.dashboard_host not in LOCAL_HOSTS and not self.dashboard_auth:
-            raise ValueError(
-                "dashboard_host is not local: set ECOMRISK_DASHBOARD_AUTH=user:password first"
-            )
+            raise ValueError("dashboard_host is not local: set ECOMRISK_DASHBOARD_AUTH=user:password first")
         if self.flower_host not in LOCAL_HOSTS and not self.flower_basic_auth:
-            raise ValueError(
-                "flower_host is not local: set ECOMRISK_FLOWER_BASIC_AUTH=user:password first"
-            )
+            raise ValueError("flower_host is not local: set ECOMRISK_FLOWER_BASIC_AUTH=user:password first")
         return self
 
     @property

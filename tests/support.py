@@ -40,13 +40,30 @@ def celery_worker(
     log_path = log_path or settings.data_dir / f"worker-{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "-E", "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork",
-        "-Q", settings.queue_name, "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "-E",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--pool=prefork",
+        "-Q",
+        settings.queue_name,
+        "-n",
+        f"{name}@%h",
+        "--without-mingle",
+        "--without-gossip",
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            cmd, env=settings_env(settings), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            env=settings_env(settings),
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:

@@ -1,0 +1,546 @@
+"""Store one validated batch atomically: events, flags, user risk, alerts, rollups, quarantine, ledger."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from config.settings import Settings
+from store.models import ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
+from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess
+from workers.schemas import CleanEvent, Reason, Rejection
+from workers.sequence import (
+    PURCHASE,
+    Anchor,
+    SeqRow,
+    SequenceRules,
+    UserDelta,
+    recompute_tail,
+    window_peaks,
+)
+from workers.validation import Limits, ParsedBatch, parse_batch, reject_batch
+
+_CHUNK = 500  # bound parameters per statement stay far below every backend's limit
+_MINUTE_MS = 60_000
+_AGGREGATE_FIELDS = tuple(UserAggregates.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What a batch did; received = stored_new + duplicates + quarantined."""
+
+    batch_id: str
+    received: int
+    stored_new: int
+    duplicates: int
+    quarantined: int
+    already_committed: bool = False
+    alerts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRules:
+    """Everything a batch needs from settings, resolved once per process."""
+
+    sequence: SequenceRules
+    risk: RiskRules
+    max_batch_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestRules:
+        return cls(
+            SequenceRules.from_settings(settings),
+            RiskRules.from_settings(settings),
+            settings.max_batch_bytes,
+        )
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def validate_batch(raw_text: str, *, settings: Settings, at_ms: int) -> ParsedBatch:
+    """Validate a batch's lines; an over-size batch has every line quarantined."""
+    size = len(raw_text.encode("utf-8", "surrogatepass"))
+    if size > settings.max_batch_bytes:
+        return reject_batch(
+            raw_text,
+            Reason.BATCH_TOO_LARGE,
+            f"batch of {size} bytes, limit {settings.max_batch_bytes}",
+        )
+    return parse_batch(raw_text, Limits.from_settings(settings, now_ms=at_ms))
+
+
+def ingest_batch(
+    engine: Engine,
+    *,
+    settings: Settings,
+    batch_id: str,
+    raw_text: str,
+    source: str,
+    produced_ms: int | None = None,
+    at_ms: int | None = None,
+) -> BatchOutcome:
+    """Validate outside the lock, then store everything in one write transaction."""
+    at_ms = at_ms if at_ms is not None else now_ms()
+    parsed = validate_batch(raw_text, settings=settings, at_ms=at_ms)
+    with engine.begin() as conn:
+        return store_batch(
+            conn,
+            parsed=parsed,
+            raw_text=raw_text,
+            rules=IngestRules.from_settings(settings),
+            batch_id=batch_id,
+            source=source,
+            produced_ms=produced_ms,
+            at_ms=at_ms,
+        )
+
+
+def quarantine_whole_batch(
+    engine: Engine,
+    *,
+    batch_id: str,
+    raw_text: str,
+    source: str,
+    produced_ms: int | None,
+    reason: Reason,
+    detail: str,
+    at_ms: int,
+) -> BatchOutcome:
+    """Dead-letter a batch: every line to quarantine with one reason, recorded in the ledger."""
+    with engine.begin() as conn:
+        return store_batch(
+            conn,
+            parsed=reject_batch(raw_text, reason, detail[:500]),
+            raw_text=raw_text,
+            rules=None,
+            batch_id=batch_id,
+            source=source,
+            produced_ms=produced_ms,
+            at_ms=at_ms,
+        )
+
+
+def store_batch(
+    conn: Connection,
+    *,
+    parsed: ParsedBatch,
+    raw_text: str,
+    rules: IngestRules | None,
+    batch_id: str,
+    source: str,
+    produced_ms: int | None,
+    at_ms: int,
+) -> BatchOutcome:
+    """Apply a parsed batch inside the caller's transaction; a committed batch id is a no-op."""
+    done = conn.execute(select(Batch).where(Batch.batch_id == batch_id)).first()
+    if done is not None:
+        row = done[0] if isinstance(done[0], Batch) else done
+        return BatchOutcome(
+            batch_id,
+            row.received,
+            row.stored_new,
+            row.duplicates,
+            row.quarantined,
+            already_committed=True,
+        )
+    new_events, duplicates, rejections = _split_new(conn, parsed, raw_text)
+    alerts = 0
+    if new_events:
+        assert rules is not None, "a batch with events needs rules"
+        alerts = _apply_new_events(conn, new_events, rules=rules, batch_id=batch_id, at_ms=at_ms)
+    _insert_quarantine(conn, rejections, batch_id=batch_id, at_ms=at_ms)
+    outcome = BatchOutcome(
+        batch_id, parsed.received, len(new_events), duplicates, len(rejections), alerts=alerts
+    )
+    conn.execute(
+        insert(Batch),
+        {
+            "batch_id": batch_id,
+            "source": source[:256],
+            "received": outcome.received,
+            "stored_new": outcome.stored_new,
+            "duplicates": outcome.duplicates,
+            "quarantined": outcome.quarantined,
+            "produced_ms": produced_ms,
+            "committed_ms": at_ms,
+            "max_event_ts_ms": max((e.ts_ms for e in new_events), default=None),
+        },
+    )
+    return outcome
+
+
+def _split_new(
+    conn: Connection, parsed: ParsedBatch, raw_text: str
+) -> tuple[list[CleanEvent], int, list[Rejection]]:
+    """New events, the duplicate count, and rejections incl. ids that clash with other content."""
+    first: dict[str, CleanEvent] = {}
+    clashes: list[CleanEvent] = []
+    duplicates = 0
+    for event in parsed.events:
+        seen = first.get(event.event_id)
+        if seen is None:
+            first[event.event_id] = event
+        elif seen.content_hash == event.content_hash:
+            duplicates += 1
+        else:
+            clashes.append(event)
+    stored = _stored_hashes(conn, list(first))
+    new_events: list[CleanEvent] = []
+    for event in first.values():
+        stored_hash = stored.get(event.event_id)
+        if stored_hash is None:
+            new_events.append(event)
+        elif stored_hash == event.content_hash:
+            duplicates += 1
+        else:
+            clashes.append(event)
+    rejections = list(parsed.rejections)
+    if clashes:
+        lines = raw_text.split("\n")
+        rejections += [
+            Rejection(
+                e.line_no,
+                lines[e.line_no - 1],
+                Reason.CONFLICTING_DUPLICATE,
+                f"event_id {e.event_id[:80]!r} already has different content",
+            )
+            for e in clashes
+        ]
+    return new_events, duplicates, rejections
+
+
+def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(event_ids), _CHUNK):
+        chunk = event_ids[start : start + _CHUNK]
+        rows = conn.execute(select(Event.event_id, Event.content_hash).where(Event.event_id.in_(chunk)))
+        found.update({r.event_id: r.content_hash for r in rows})
+    return found
+
+
+def _batch_cte(starts: Sequence[tuple[str, int]]) -> tuple[str, dict[str, Any]]:
+    """A `WITH b(user_id, t0)` clause listing each user with its earliest new timestamp."""
+    params: dict[str, Any] = {}
+    rows = []
+    for i, (user_id, t0) in enumerate(starts):
+        params[f"u{i}"], params[f"t{i}"] = user_id, t0
+        rows.append(f"(:u{i}, :t{i})")
+    return f"WITH b(user_id, t0) AS (VALUES {', '.join(rows)})", params
+
+
+# Only placeholders are interpolated into these statements; every value is a bound parameter.
+_TAIL_SQL = (
+    " SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
+    " e.gap_ms, e.is_rapid, e.session_no, e.burst_len"
+    " FROM b JOIN events e ON e.user_id = b.user_id AND e.ts_ms >= b.t0"
+)
+_ANCHOR_SQL = (
+    " SELECT b.user_id, e.ts_ms, e.session_no, e.burst_len FROM b JOIN events e ON e.event_id = ("
+    " SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
+    " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
+)
+_LOOKBACK_SQL = (
+    " SELECT e.user_id, e.ts_ms, e.amount_cents FROM b JOIN events e"
+    " ON e.user_id = b.user_id AND e.action = 'purchase'"
+    " AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms"
+)
+
+
+@dataclass(slots=True)
+class _UserWork:
+    """Everything loaded for one user of the batch."""
+
+    rows: list[SeqRow] = field(default_factory=list)
+    anchor: Anchor | None = None
+    purchases: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _load_user_work(
+    conn: Connection, events: list[CleanEvent], window_ms: int
+) -> tuple[dict[str, _UserWork], dict[str, tuple[str, str, int]]]:
+    """Per user: new rows plus the stored tail, the anchor and the look-back purchases."""
+    starts: dict[str, int] = {}
+    work: dict[str, _UserWork] = defaultdict(_UserWork)
+    for e in events:
+        starts[e.user_id] = min(starts.get(e.user_id, e.ts_ms), e.ts_ms)
+        work[e.user_id].rows.append(
+            SeqRow(e.event_id, e.user_id, e.ts_ms, e.action, e.amount_cents, is_new=True)
+        )
+    old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
+    items = sorted(starts.items())
+    for start in range(0, len(items), _CHUNK):
+        cte, params = _batch_cte(items[start : start + _CHUNK])
+        for r in conn.execute(text(cte + _TAIL_SQL), params):
+            work[r.user_id].rows.append(
+                SeqRow(
+                    r.event_id,
+                    r.user_id,
+                    r.ts_ms,
+                    r.action,
+                    r.amount_cents,
+                    is_new=False,
+                    gap_ms=r.gap_ms,
+                    is_rapid=bool(r.is_rapid),
+                    session_no=r.session_no,
+                    burst_len=r.burst_len,
+                )
+            )
+            old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
+        for r in conn.execute(text(cte + _ANCHOR_SQL), params):
+            work[r.user_id].anchor = Anchor(r.ts_ms, r.session_no, r.burst_len)
+        for r in conn.execute(text(cte + _LOOKBACK_SQL), {**params, "window_ms": window_ms}):
+            work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
+    return work, old_keys
+
+
+def _apply_new_events(
+    conn: Connection, events: list[CleanEvent], *, rules: IngestRules, batch_id: str, at_ms: int
+) -> int:
+    """Insert new events, correct their users' tails, aggregates, rollups; return alerts written."""
+    seq = rules.sequence
+    work, old_keys = _load_user_work(conn, events, seq.window_ms)
+    deltas: dict[str, UserDelta] = {}
+    derived: dict[str, SeqRow] = {}
+    changed: list[SeqRow] = []
+    for user_id, w in work.items():
+        touched, delta = recompute_tail(w.rows, w.anchor, seq)
+        t0 = min(r.ts_ms for r in w.rows if r.is_new)
+        tail_purchases = [(r.ts_ms, r.amount_cents or 0) for r in w.rows if r.action == PURCHASE]
+        delta.max_purchases_window, delta.max_spend_window_cents = window_peaks(
+            w.purchases + tail_purchases, t0, seq
+        )
+        deltas[user_id] = delta
+        for row in touched:
+            if row.is_new:
+                derived[row.event_id] = row
+            else:
+                changed.append(row)
+    _insert_events(conn, events, derived, batch_id=batch_id, at_ms=at_ms)
+    if changed:
+        conn.execute(
+            update(Event)
+            .where(Event.event_id == bindparam("b_event_id"))
+            .values(
+                gap_ms=bindparam("b_gap_ms"),
+                gap_s=bindparam("b_gap_s"),
+                is_rapid=bindparam("b_is_rapid"),
+                session_no=bindparam("b_session_no"),
+                burst_len=bindparam("b_burst_len"),
+            )
+            .execution_options(synchronize_session=False),
+            [
+                {
+                    "b_event_id": r.event_id,
+                    "b_gap_ms": r.gap_ms,
+                    "b_gap_s": _seconds(r.gap_ms),
+                    "b_is_rapid": r.is_rapid,
+                    "b_session_no": r.session_no,
+                    "b_burst_len": r.burst_len,
+                }
+                for r in changed
+            ],
+        )
+    _update_rollups(conn, events, derived, changed, old_keys)
+    return _update_user_risk(conn, deltas, rules=rules.risk, batch_id=batch_id, at_ms=at_ms)
+
+
+def _seconds(gap_ms: int | None) -> float | None:
+    return None if gap_ms is None else gap_ms / 1000
+
+
+def _insert_events(
+    conn: Connection,
+    events: list[CleanEvent],
+    derived: dict[str, SeqRow],
+    *,
+    batch_id: str,
+    at_ms: int,
+) -> None:
+    rows = []
+    for e in events:
+        d = derived[e.event_id]
+        rows.append(
+            {
+                "event_id": e.event_id,
+                "user_id": e.user_id,
+                "session_id": e.session_id,
+                "action": e.action,
+                "category": e.category,
+                "product": e.product,
+                "amount_cents": e.amount_cents,
+                "ts_ms": e.ts_ms,
+                "user_agent": e.user_agent,
+                "content_hash": e.content_hash,
+                "batch_id": batch_id,
+                "line_no": e.line_no,
+                "ingested_ms": at_ms,
+                "gap_ms": d.gap_ms,
+                "gap_s": _seconds(d.gap_ms),
+                "is_rapid": d.is_rapid,
+                "session_no": d.session_no,
+                "burst_len": d.burst_len,
+            }
+        )
+    conn.execute(insert(Event), rows)
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT, which carries on_conflict_do_update/do_nothing."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _update_rollups(
+    conn: Connection,
+    events: list[CleanEvent],
+    derived: dict[str, SeqRow],
+    changed: list[SeqRow],
+    old_keys: dict[str, tuple[str, str, int]],
+) -> None:
+    """Add new events and rapid flips to the per-minute rollup, as exact increments."""
+    counts: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for e in events:
+        c = counts[(e.ts_ms - e.ts_ms % _MINUTE_MS, e.action, e.category or "")]
+        c[0] += 1
+        c[1] += int(derived[e.event_id].is_rapid)
+    for r in changed:
+        action, category, was_rapid = old_keys[r.event_id]
+        counts[(r.ts_ms - r.ts_ms % _MINUTE_MS, action, category)][1] += int(r.is_rapid) - was_rapid
+    rows = [
+        {"minute_ms": m, "action": a, "category": c, "events": n, "rapid": rapid}
+        for (m, a, c), (n, rapid) in counts.items()
+    ]
+    stmt = _dialect_insert(conn, ActivityRollup.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["minute_ms", "action", "category"],
+        set_={
+            "events": ActivityRollup.__table__.c.events + stmt.excluded.events,
+            "rapid": ActivityRollup.__table__.c.rapid + stmt.excluded.rapid,
+        },
+    )
+    for start in range(0, len(rows), _CHUNK):
+        conn.execute(stmt, rows[start : start + _CHUNK])
+
+
+def _update_user_risk(
+    conn: Connection, deltas: dict[str, UserDelta], *, rules: RiskRules, batch_id: str, at_ms: int
+) -> int:
+    """Fold each user's delta into their aggregates, rescore, and record band crossings."""
+    stored: dict[str, Any] = {}
+    user_ids = sorted(deltas)
+    for start in range(0, len(user_ids), _CHUNK):
+        chunk = user_ids[start : start + _CHUNK]
+        for row in conn.execute(select(UserRisk.__table__).where(UserRisk.user_id.in_(chunk))):
+            stored[row.user_id] = row
+    upserts: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for user_id in user_ids:
+        old = stored.get(user_id)
+        aggregates = merge_aggregates(old, deltas[user_id])
+        result = assess(aggregates, rules)
+        upserts.append(_risk_row(user_id, aggregates, result, at_ms))
+        if result.band is Band.HIGH and (old is None or old.band != Band.HIGH):
+            alerts.append(
+                {
+                    "user_id": user_id,
+                    "created_ms": at_ms,
+                    "score": result.score,
+                    "band": result.band.value,
+                    "risk_kind": result.kind.value,
+                    "reasons": result.markers_json(),
+                    "batch_id": batch_id,
+                }
+            )
+    stmt = _dialect_insert(conn, UserRisk.__table__)
+    columns = [c.name for c in UserRisk.__table__.columns if c.name != "user_id"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["user_id"], set_={name: stmt.excluded[name] for name in columns}
+    )
+    for start in range(0, len(upserts), _CHUNK):
+        conn.execute(stmt, upserts[start : start + _CHUNK])
+    if alerts:
+        conn.execute(insert(Alert), alerts)
+    return len(alerts)
+
+
+def merge_aggregates(old: Any | None, delta: UserDelta) -> UserAggregates:
+    """Stored aggregates plus a batch's delta: sums add, peaks take the max, seen-times widen."""
+    base: dict[str, Any]
+    if old is None:
+        base = dict.fromkeys(_AGGREGATE_FIELDS, 0)
+        base["first_seen_ms"] = delta.first_seen_ms
+        base["last_seen_ms"] = delta.last_seen_ms
+    else:
+        base = {name: getattr(old, name) for name in _AGGREGATE_FIELDS}
+    for name in (
+        "events",
+        "rapid_events",
+        "gap_count",
+        "gap_sum_ms",
+        "gap_sumsq_ms",
+        "sessions",
+        "purchases",
+        "spend_cents",
+        "night_events",
+    ):
+        base[name] += getattr(delta, name)
+    for name in ("max_burst", "max_purchases_window", "max_spend_window_cents"):
+        base[name] = max(base[name], getattr(delta, name))
+    if delta.first_seen_ms is not None:
+        base["first_seen_ms"] = min(base["first_seen_ms"], delta.first_seen_ms)
+    if delta.last_seen_ms is not None:
+        base["last_seen_ms"] = max(base["last_seen_ms"], delta.last_seen_ms)
+    return UserAggregates(**base)
+
+
+def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> dict[str, Any]:
+    f = result.features
+    return {
+        "user_id": user_id,
+        **{name: getattr(agg, name) for name in _AGGREGATE_FIELDS},
+        "rapid_share": f.rapid_share,
+        "gap_mean_s": f.gap_mean_s,
+        "gap_cv": f.gap_cv,
+        "night_share": f.night_share,
+        "avg_session_s": f.avg_session_s,
+        "automation_score": result.automation_score,
+        "loss_of_control_score": result.loss_of_control_score,
+        "score": result.score,
+        "band": result.band.value,
+        "risk_kind": result.kind.value,
+        "markers": result.markers_json(),
+        "updated_ms": at_ms,
+    }
+
+
+def _insert_quarantine(
+    conn: Connection, rejections: Iterable[Rejection], *, batch_id: str, at_ms: int
+) -> None:
+    rows = [
+        {
+            "batch_id": batch_id,
+            "line_no": r.line_no,
+            "reason": r.reason.value,
+            "detail": r.detail,
+            # Lone surrogates (undecodable input bytes) cannot be stored as UTF-8; keep them visible.
+            "raw_text": r.raw_text.encode("utf-8", "backslashreplace").decode("utf-8"),
+            "quarantined_ms": at_ms,
+            "released_ms": None,
+        }
+        for r in rejections
+    ]
+    if not rows:
+        return
+    stmt = _dialect_insert(conn, QuarantinedLine.__table__).on_conflict_do_nothing(
+        index_elements=["batch_id", "line_no"]
+    )
+    for start in range(0, len(rows), _CHUNK):
+        conn.execute(stmt, rows[start : start + _CHUNK])

@@ -1,0 +1,238 @@
+"""Parse, validate and clean a raw NDJSON batch, line by line, into clean events and rejections."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from config.settings import Settings
+from workers.schemas import Action, CleanEvent, RawEvent, Reason, Rejection, utc_ms
+
+REQUIRED_FIELDS = ("event_id", "user_id", "action", "timestamp")
+TEXT_FIELDS = ("event_id", "user_id", "session_id", "action", "category", "product", "user_agent")
+_ACTIONS = frozenset(a.value for a in Action)
+_DAY_MS = 86_400_000
+# Pydantic error types in the order they decide a line's reason when several apply.
+_TYPE_REASONS = (("missing", Reason.MISSING_FIELD), ("string_too_short", Reason.EMPTY_FIELD))
+
+
+class LineRejected(Exception):
+    """Raised inside line validation; carries the reason code and a readable detail."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Everything validation needs besides the line: input limits and the accepted time range."""
+
+    max_line_bytes: int
+    max_field_chars: int
+    max_amount_cents: int
+    min_ts_ms: int
+    max_ts_ms: int
+    detail_chars: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, now_ms: int) -> Limits:
+        """Limits for a batch validated at now_ms (the worker's clock)."""
+        return cls(
+            max_line_bytes=settings.max_line_bytes,
+            max_field_chars=settings.max_field_chars,
+            max_amount_cents=round(settings.max_amount * 100),
+            min_ts_ms=now_ms - round(settings.max_past_skew_days * _DAY_MS),
+            max_ts_ms=now_ms + round(settings.max_future_skew_s * 1000),
+            detail_chars=settings.quarantine_detail_chars,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """The outcome of validating one batch: every non-blank line is in exactly one list."""
+
+    events: list[CleanEvent]
+    rejections: list[Rejection]
+
+    @property
+    def received(self) -> int:
+        return len(self.events) + len(self.rejections)
+
+
+def parse_batch(raw_text: str, limits: Limits) -> ParsedBatch:
+    """Validate every line of an NDJSON batch; blank lines carry no event and are not counted."""
+    events: list[CleanEvent] = []
+    rejections: list[Rejection] = []
+    for line_no, line in enumerate(raw_text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(validate_line(line, line_no=line_no, limits=limits))
+        except LineRejected as exc:
+            rejections.append(Rejection(line_no, line, exc.reason, exc.detail[: limits.detail_chars]))
+    return ParsedBatch(events, rejections)
+
+
+def reject_batch(raw_text: str, reason: Reason, detail: str) -> ParsedBatch:
+    """Quarantine every non-blank line of a batch individually with the same reason."""
+    rejections = [
+        Rejection(line_no, line, reason, detail)
+        for line_no, line in enumerate(raw_text.split("\n"), start=1)
+        if line.strip()
+    ]
+    return ParsedBatch([], rejections)
+
+
+def validate_line(line: str, *, line_no: int, limits: Limits) -> CleanEvent:
+    """Turn one raw line into a CleanEvent, or raise LineRejected with the first reason."""
+    line = line.removesuffix("\r")
+    try:
+        size = len(line.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise LineRejected(Reason.BAD_ENCODING, f"not valid UTF-8 at character {exc.start}") from exc
+    if size > limits.max_line_bytes:
+        raise LineRejected(Reason.LINE_TOO_LONG, f"{size} bytes, limit {limits.max_line_bytes}")
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise LineRejected(Reason.NOT_JSON, str(exc)) from exc
+    if not isinstance(document, dict):
+        raise LineRejected(Reason.NOT_AN_OBJECT, f"JSON {type(document).__name__}, not an object")
+    raw = _validate_schema(document)
+    return _clean(raw, line_no=line_no, limits=limits)
+
+
+def _validate_schema(document: dict[str, Any]) -> RawEvent:
+    missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
+    if missing:
+        raise LineRejected(Reason.MISSING_FIELD, f"required field(s) absent or null: {', '.join(missing)}")
+    try:
+        return RawEvent.model_validate(document)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error_type, reason in _TYPE_REASONS:
+            for error in errors:
+                if error["type"] == error_type:
+                    raise LineRejected(reason, _describe(error)) from exc
+        raise LineRejected(Reason.WRONG_TYPE, _describe(errors[0])) from exc
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}"
+
+
+def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
+    for name in TEXT_FIELDS:
+        value = getattr(raw, name)
+        if value is not None and len(value) > limits.max_field_chars:
+            raise LineRejected(
+                Reason.FIELD_TOO_LONG,
+                f"{name}: {len(value)} characters, limit {limits.max_field_chars}",
+            )
+    event_id = _normalise_id(raw.event_id, "event_id")
+    user_id = _normalise_id(raw.user_id, "user_id")
+    action = normalise_text(raw.action).lower()
+    if action not in _ACTIONS:
+        raise LineRejected(
+            Reason.UNKNOWN_ACTION, f"action {raw.action[:40]!r} is not one of {sorted(_ACTIONS)}"
+        )
+    ts_ms = _parse_timestamp(raw.timestamp, limits)
+    amount_cents = _amount_cents(raw.amount, limits)
+    if action == Action.PURCHASE and amount_cents is None:
+        raise LineRejected(Reason.PURCHASE_WITHOUT_AMOUNT, "a purchase needs an amount")
+    session_id = _optional_text(raw.session_id)
+    category = _optional_text(raw.category)
+    category = category.lower() if category else None
+    product = _optional_text(raw.product)
+    user_agent = _optional_text(raw.user_agent)
+    fields = (
+        event_id,
+        user_id,
+        session_id,
+        action,
+        category,
+        product,
+        amount_cents,
+        ts_ms,
+        user_agent,
+    )
+    content_hash = hashlib.blake2b(orjson.dumps(fields), digest_size=16).hexdigest()
+    return CleanEvent(
+        event_id=event_id,
+        user_id=user_id,
+        session_id=session_id,
+        action=action,
+        category=category,
+        product=product,
+        amount_cents=amount_cents,
+        ts_ms=ts_ms,
+        user_agent=user_agent,
+        content_hash=content_hash,
+        line_no=line_no,
+    )
+
+
+def normalise_text(value: str) -> str:
+    """NFC-normalise, turn control characters into spaces, collapse runs of white space."""
+    value = unicodedata.normalize("NFC", value)
+    if not value.isprintable():
+        value = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
+    return " ".join(value.split())
+
+
+def _normalise_id(value: str, name: str) -> str:
+    cleaned = normalise_text(value)
+    if not cleaned:
+        raise LineRejected(Reason.EMPTY_FIELD, f"{name} is empty after trimming")
+    return cleaned
+
+
+def _optional_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return normalise_text(value) or None
+
+
+def _parse_timestamp(text: str, limits: Limits) -> int:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise LineRejected(Reason.BAD_TIMESTAMP, f"{text[:60]!r}: {exc}") from exc
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise LineRejected(Reason.BAD_TIMESTAMP, f"{text[:60]!r} has no UTC offset")
+    try:
+        ts_ms = utc_ms(moment)
+    except OverflowError as exc:
+        raise LineRejected(Reason.BAD_TIMESTAMP, f"{text[:60]!r} is out of range") from exc
+    if ts_ms < limits.min_ts_ms:
+        raise LineRejected(Reason.TIMESTAMP_TOO_OLD, f"{text[:60]!r} is before the accepted past window")
+    if ts_ms > limits.max_ts_ms:
+        raise LineRejected(Reason.TIMESTAMP_IN_FUTURE, f"{text[:60]!r} is beyond the accepted future skew")
+    return ts_ms
+
+
+def _amount_cents(amount: float | int | None, limits: Limits) -> int | None:
+    if amount is None:
+        return None
+    if isinstance(amount, float) and not math.isfinite(amount):
+        raise LineRejected(Reason.AMOUNT_OUT_OF_RANGE, f"amount {amount} is not finite")
+    if amount < 0:
+        raise LineRejected(Reason.NEGATIVE_AMOUNT, f"amount {amount} is negative")
+    if amount * 100 > limits.max_amount_cents:
+        raise LineRejected(
+            Reason.AMOUNT_OUT_OF_RANGE,
+            f"amount {amount} exceeds {limits.max_amount_cents / 100:.2f}",
+        )
+    # Decimal of the shortest repr: 19.99 becomes 1999 cents, not 1998.9999.
+    return int((Decimal(repr(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
