@@ -1,0 +1,218 @@
+"""Parsing, validation, cleaning: every reason code at its edges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from config.settings import Settings
+from workers.schemas import Reason
+from workers.validation import Limits, LineRejected, normalise_text, parse_batch, validate_line
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+SETTINGS = Settings(max_field_chars=32, max_line_bytes=1024, max_amount=1000.0)
+LIMITS = Limits.from_settings(SETTINGS, now_ms=NOW_MS)
+
+
+def event(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "event_id": "e-1",
+        "user_id": "u-1",
+        "session_id": "s-1",
+        "action": "view",
+        "category": "Books",
+        "product": "p-1",
+        "amount": None,
+        "timestamp": "2026-11-27T10:00:00.250Z",
+        "user_agent": "Mozilla/5.0",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def line(**overrides: object) -> str:
+    return orjson.dumps(event(**overrides)).decode()
+
+
+def reason_of(text: str) -> Reason:
+    with pytest.raises(LineRejected) as caught:
+        validate_line(text, line_no=1, limits=LIMITS)
+    return caught.value.reason
+
+
+def test_valid_event_is_cleaned() -> None:
+    clean = validate_line(
+        line(timestamp="2026-11-27T11:00:00.250+01:00", category="  Books\t", action=" VIEW "),
+        line_no=7,
+        limits=LIMITS,
+    )
+    assert clean.ts_ms == int(datetime(2026, 11, 27, 10, 0, 0, 250000, tzinfo=UTC).timestamp() * 1000)
+    assert clean.category == "books"
+    assert clean.action == "view"
+    assert clean.line_no == 7
+    assert clean.amount_cents is None
+
+
+def test_offset_and_z_give_the_same_content_hash() -> None:
+    a = validate_line(line(timestamp="2026-11-27T10:00:00Z"), line_no=1, limits=LIMITS)
+    b = validate_line(line(timestamp="2026-11-27T12:00:00+02:00"), line_no=2, limits=LIMITS)
+    assert a.ts_ms == b.ts_ms
+    assert a.content_hash == b.content_hash
+
+
+@pytest.mark.parametrize(
+    ("amount", "cents"),
+    [(19.99, 1999), (0, 0), (0.005, 0), (0.015, 2), (1000, 100_000), (12, 1200)],
+)
+def test_amount_becomes_exact_cents(amount: float, cents: int) -> None:
+    clean = validate_line(line(action="purchase", amount=amount), line_no=1, limits=LIMITS)
+    assert clean.amount_cents == cents
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("not json at all", Reason.NOT_JSON),
+        ('{"event_id": "e", ', Reason.NOT_JSON),
+        ('{"amount": NaN}', Reason.NOT_JSON),
+        ('{"amount": Infinity}', Reason.NOT_JSON),
+        ("[" * 2000 + "]" * 2000, Reason.LINE_TOO_LONG),
+        ("[1, 2]", Reason.NOT_AN_OBJECT),
+        ('"a string"', Reason.NOT_AN_OBJECT),
+        ("null", Reason.NOT_AN_OBJECT),
+        ("x" * 1025, Reason.LINE_TOO_LONG),
+        ("caf\udce9", Reason.BAD_ENCODING),
+    ],
+)
+def test_structural_rejections(text: str, reason: Reason) -> None:
+    assert reason_of(text) is reason
+
+
+def test_too_deep_json_is_not_json() -> None:
+    roomy = Limits.from_settings(Settings(max_line_bytes=100_000), now_ms=NOW_MS)
+    with pytest.raises(LineRejected) as caught:
+        validate_line('{"a":' * 5000 + "1" + "}" * 5000, line_no=1, limits=roomy)
+    assert caught.value.reason is Reason.NOT_JSON
+
+
+def test_line_exactly_at_the_byte_limit_is_not_too_long() -> None:
+    padded = event()
+    padded["product"] = ""
+    base = len(orjson.dumps(padded))
+    padded["extra"] = "x" * (1024 - base - len(',"extra":""'))
+    text = orjson.dumps(padded).decode()
+    assert len(text.encode()) == 1024
+    validate_line(text, line_no=1, limits=LIMITS)
+    assert reason_of(text + " ") is Reason.LINE_TOO_LONG
+
+
+@pytest.mark.parametrize("field", ["event_id", "user_id", "action", "timestamp"])
+def test_missing_or_null_required_field(field: str) -> None:
+    assert reason_of(line(**{field: ...})) is Reason.MISSING_FIELD
+    assert reason_of(line(**{field: None})) is Reason.MISSING_FIELD
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"user_id": 123},
+        {"event_id": ["x"]},
+        {"amount": "12.5"},
+        {"amount": True},
+        {"timestamp": 1700000000},
+        {"category": {"a": 1}},
+        {"action": 5},
+    ],
+)
+def test_wrong_type(overrides: dict[str, object]) -> None:
+    assert reason_of(line(**overrides)) is Reason.WRONG_TYPE
+
+
+@pytest.mark.parametrize("overrides", [{"user_id": ""}, {"event_id": "   "}, {"user_id": "\t\n"}])
+def test_empty_identifier(overrides: dict[str, object]) -> None:
+    assert reason_of(line(**overrides)) is Reason.EMPTY_FIELD
+
+
+def test_field_length_limit_edges() -> None:
+    validate_line(line(product="p" * 32), line_no=1, limits=LIMITS)
+    assert reason_of(line(product="p" * 33)) is Reason.FIELD_TOO_LONG
+    assert reason_of(line(user_agent="u" * 500)) is Reason.FIELD_TOO_LONG
+
+
+@pytest.mark.parametrize("action", ["bet", "VIEWS", "", "purchase!"])
+def test_unknown_action(action: str) -> None:
+    assert reason_of(line(action=action)) is Reason.UNKNOWN_ACTION
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        (-0.01, Reason.NEGATIVE_AMOUNT),
+        (-5, Reason.NEGATIVE_AMOUNT),
+        (1000.01, Reason.AMOUNT_OUT_OF_RANGE),
+        (1e308, Reason.AMOUNT_OUT_OF_RANGE),
+    ],
+)
+def test_amount_rules(amount: float, reason: Reason) -> None:
+    assert reason_of(line(action="purchase", amount=amount)) is reason
+
+
+def test_purchase_needs_an_amount_but_a_view_does_not() -> None:
+    assert reason_of(line(action="purchase", amount=None)) is Reason.PURCHASE_WITHOUT_AMOUNT
+    assert reason_of(line(action="purchase", amount=...)) is Reason.PURCHASE_WITHOUT_AMOUNT
+    validate_line(line(action="view", amount=None), line_no=1, limits=LIMITS)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2026-02-30T10:00:00Z", "2026-11-27T25:61:00Z", "yesterday", "", "2026-11-27T10:00:00", "27/11/2026"],
+)
+def test_bad_timestamps(timestamp: str) -> None:
+    assert reason_of(line(timestamp=timestamp)) is Reason.BAD_TIMESTAMP
+
+
+def test_skew_limits_are_inclusive_edges() -> None:
+    future_edge = NOW_MS + round(SETTINGS.max_future_skew_s * 1000)
+    past_edge = NOW_MS - round(SETTINGS.max_past_skew_days * 86_400_000)
+
+    def iso(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+    assert validate_line(line(timestamp=iso(future_edge)), line_no=1, limits=LIMITS).ts_ms == future_edge
+    assert reason_of(line(timestamp=iso(future_edge + 1))) is Reason.TIMESTAMP_IN_FUTURE
+    assert validate_line(line(timestamp=iso(past_edge)), line_no=1, limits=LIMITS).ts_ms == past_edge
+    assert reason_of(line(timestamp=iso(past_edge - 1))) is Reason.TIMESTAMP_TOO_OLD
+    assert reason_of(line(timestamp="1970-01-01T00:00:00Z")) is Reason.TIMESTAMP_TOO_OLD
+    assert reason_of(line(timestamp="2999-01-01T00:00:00+05:00")) is Reason.TIMESTAMP_IN_FUTURE
+
+
+def test_normalise_text_removes_control_characters_and_collapses_space() -> None:
+    assert normalise_text("  a\x00b\u200b\n c  ") == "a b c"
+    assert normalise_text("Cafe\u0301") == "Café"
+
+
+def test_batch_keeps_every_non_blank_line_exactly_once() -> None:
+    lines = [
+        line(event_id="e-1"),
+        "",
+        "garbage",
+        "   ",
+        line(event_id="e-2", action="bet"),
+        line(event_id="e-3"),
+    ]
+    parsed = parse_batch("\n".join(lines) + "\n", LIMITS)
+    assert parsed.received == 4
+    assert [e.line_no for e in parsed.events] == [1, 6]
+    assert [(r.line_no, r.reason) for r in parsed.rejections] == [
+        (3, Reason.NOT_JSON),
+        (5, Reason.UNKNOWN_ACTION),
+    ]
+    assert parsed.rejections[0].raw_text == "garbage"
+
+
+def test_carriage_returns_are_tolerated() -> None:
+    parsed = parse_batch(line(event_id="a") + "\r\n" + line(event_id="b") + "\r\n", LIMITS)
+    assert [e.event_id for e in parsed.events] == ["a", "b"]
