@@ -178,7 +178,9 @@ def find_mismatches(engine: Engine, settings: Settings, *, limit: int = 20) -> l
         for user_id in expected.index:
             stored_value, fresh_value = actual.at[user_id, column], expected.at[user_id, column]
             if not _same_float(stored_value, fresh_value):
-                problems.append(f"user {user_id}: {column} stored {stored_value!r} != recomputed {fresh_value!r}")
+                problems.append(
+                    f"user {user_id}: {column} stored {stored_value!r} != recomputed {fresh_value!r}"
+                )
     return problems[:limit]
 
 

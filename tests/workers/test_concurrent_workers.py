@@ -50,7 +50,12 @@ def test_two_workers_concurrently_match_the_offline_recompute(live_settings: Set
     for n, batch in enumerate(batches):
         app.send_task(
             INGEST_TASK,
-            kwargs={"batch_id": f"cw-{n:03d}", "raw_text": "\n".join(batch), "source": "test", "produced_ms": 0},
+            kwargs={
+                "batch_id": f"cw-{n:03d}",
+                "raw_text": "\n".join(batch),
+                "source": "test",
+                "produced_ms": 0,
+            },
             queue=live_settings.queue_name,
         )
     # Redeliver a few batches, as a lost ack would.

@@ -1,0 +1,72 @@
+"""Ledger, quarantine and alert summaries over a real SQLite file filled by the real ingest path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from config.settings import Settings
+from store.db import create_writer_engine, init_schema
+from store.summaries import has_schema, latest_alerts, ledger_totals, quarantine_by_reason
+from workers.ingest import ingest_batch
+
+
+def test_summaries_follow_the_ledger(settings: Settings) -> None:
+    engine = create_writer_engine(settings.resolved_database_url)
+    assert not has_schema(engine)
+    init_schema(engine)
+    assert ledger_totals(engine).batches == 0
+    start = datetime.now(UTC) - timedelta(hours=1)
+    bot = [
+        orjson.dumps(
+            {
+                "event_id": f"b{i}",
+                "user_id": "bot",
+                "action": "view",
+                "timestamp": (start + timedelta(seconds=3 * i)).isoformat(),
+            }
+        ).decode()
+        for i in range(30)
+    ]
+    ingest_batch(
+        engine, settings=settings, batch_id="one", raw_text="\n".join([*bot, "nope", bot[0]]), source="t"
+    )
+    ingest_batch(engine, settings=settings, batch_id="one", raw_text="ignored: already committed", source="t")
+    totals = ledger_totals(engine)
+    assert (totals.batches, totals.received, totals.stored_new, totals.duplicates, totals.quarantined) == (
+        1,
+        32,
+        30,
+        1,
+        1,
+    )
+    assert totals.balanced
+    assert quarantine_by_reason(engine) == {"not_json": 1}
+    alerts = latest_alerts(engine)
+    assert [a["user_id"] for a in alerts] == ["bot"]
+    assert alerts[0]["risk_kind"] == "automation"
+    assert alerts[0]["reasons"][0]["name"] == "regular_timing"
+
+
+def test_an_alert_is_written_once_per_crossing_not_per_batch(settings: Settings) -> None:
+    engine = create_writer_engine(settings.resolved_database_url)
+    init_schema(engine)
+    start = datetime.now(UTC) - timedelta(hours=2)
+
+    def bot_batch(first: int, n: int, step_s: float = 3.0) -> str:
+        return "\n".join(
+            orjson.dumps(
+                {
+                    "event_id": f"b{i}",
+                    "user_id": "bot",
+                    "action": "view",
+                    "timestamp": (start + timedelta(seconds=step_s * i)).isoformat(),
+                }
+            ).decode()
+            for i in range(first, first + n)
+        )
+
+    for k in range(5):
+        ingest_batch(engine, settings=settings, batch_id=f"k{k}", raw_text=bot_batch(20 * k, 20), source="t")
+    assert len(latest_alerts(engine)) == 1
