@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,29 +227,24 @@ def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
     return found
 
 
-def _batch_cte(starts: Sequence[tuple[str, int]]) -> tuple[str, dict[str, Any]]:
-    """A `WITH b(user_id, t0)` clause listing each user with its earliest new timestamp."""
-    params: dict[str, Any] = {}
-    rows = []
-    for i, (user_id, t0) in enumerate(starts):
-        params[f"u{i}"], params[f"t{i}"] = user_id, t0
-        rows.append(f"(:u{i}, :t{i})")
-    return f"WITH b(user_id, t0) AS (VALUES {', '.join(rows)})", params
-
-
-# Only placeholders are interpolated into these statements; every value is a bound parameter.
-_TAIL_SQL = (
-    " SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
-    " e.gap_ms, e.is_rapid, e.session_no, e.burst_len"
-    " FROM b JOIN events e ON e.user_id = b.user_id AND e.ts_ms >= b.t0"
+# A per-connection scratch table of (user, earliest new timestamp): fixed SQL, compiled once.
+_STARTS_DDL = text(
+    "CREATE TEMP TABLE IF NOT EXISTS batch_starts (user_id VARCHAR(128) PRIMARY KEY, t0 BIGINT NOT NULL)"
 )
-_ANCHOR_SQL = (
-    " SELECT b.user_id, e.ts_ms, e.session_no, e.burst_len FROM b JOIN events e ON e.event_id = ("
-    " SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
+_STARTS_CLEAR = text("DELETE FROM batch_starts")
+_STARTS_INSERT = text("INSERT INTO batch_starts (user_id, t0) VALUES (:user_id, :t0)")
+_TAIL_SQL = text(
+    "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
+    " e.gap_ms, e.is_rapid, e.session_no, e.burst_len"
+    " FROM batch_starts b JOIN events e ON e.user_id = b.user_id AND e.ts_ms >= b.t0"
+)
+_ANCHOR_SQL = text(
+    "SELECT b.user_id, e.ts_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
+    " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
-_LOOKBACK_SQL = (
-    " SELECT e.user_id, e.ts_ms, e.amount_cents FROM b JOIN events e"
+_LOOKBACK_SQL = text(
+    "SELECT e.user_id, e.ts_ms, e.amount_cents FROM batch_starts b JOIN events e"
     " ON e.user_id = b.user_id AND e.action = 'purchase'"
     " AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms"
 )
@@ -276,29 +271,29 @@ def _load_user_work(
             SeqRow(e.event_id, e.user_id, e.ts_ms, e.action, e.amount_cents, is_new=True)
         )
     old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
-    items = sorted(starts.items())
-    for start in range(0, len(items), _CHUNK):
-        cte, params = _batch_cte(items[start : start + _CHUNK])
-        for r in conn.execute(text(cte + _TAIL_SQL), params):
-            work[r.user_id].rows.append(
-                SeqRow(
-                    r.event_id,
-                    r.user_id,
-                    r.ts_ms,
-                    r.action,
-                    r.amount_cents,
-                    is_new=False,
-                    gap_ms=r.gap_ms,
-                    is_rapid=bool(r.is_rapid),
-                    session_no=r.session_no,
-                    burst_len=r.burst_len,
-                )
+    conn.execute(_STARTS_DDL)
+    conn.execute(_STARTS_CLEAR)
+    conn.execute(_STARTS_INSERT, [{"user_id": u, "t0": t0} for u, t0 in starts.items()])
+    for r in conn.execute(_TAIL_SQL):
+        work[r.user_id].rows.append(
+            SeqRow(
+                r.event_id,
+                r.user_id,
+                r.ts_ms,
+                r.action,
+                r.amount_cents,
+                is_new=False,
+                gap_ms=r.gap_ms,
+                is_rapid=bool(r.is_rapid),
+                session_no=r.session_no,
+                burst_len=r.burst_len,
             )
-            old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
-        for r in conn.execute(text(cte + _ANCHOR_SQL), params):
-            work[r.user_id].anchor = Anchor(r.ts_ms, r.session_no, r.burst_len)
-        for r in conn.execute(text(cte + _LOOKBACK_SQL), {**params, "window_ms": window_ms}):
-            work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
+        )
+        old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
+    for r in conn.execute(_ANCHOR_SQL):
+        work[r.user_id].anchor = Anchor(r.ts_ms, r.session_no, r.burst_len)
+    for r in conn.execute(_LOOKBACK_SQL, {"window_ms": window_ms}):
+        work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
     return work, old_keys
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -83,7 +83,17 @@ class Assessment:
 
     def markers_json(self) -> list[dict[str, Any]]:
         """Markers as JSON-ready dicts, strongest first."""
-        return [{**asdict(m), "kind": m.kind.value} for m in self.markers]
+        return [
+            {
+                "name": m.name,
+                "value": m.value,
+                "threshold": m.threshold,
+                "weight": m.weight,
+                "kind": m.kind.value,
+                "description": m.description,
+            }
+            for m in self.markers
+        ]
 
 
 @dataclass(frozen=True, slots=True)
