@@ -20,15 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def settings_env(settings: Settings) -> dict[str, str]:
     """Environment for a subprocess that must see exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
-    env.update(
-        ECOMRISK_REDIS_URL=settings.redis_url or "",
-        ECOMRISK_DATABASE_URL=settings.resolved_database_url,
-        ECOMRISK_DATA_DIR=str(settings.data_dir),
-        ECOMRISK_QUEUE_NAME=settings.queue_name,
-        ECOMRISK_VISIBILITY_TIMEOUT_S=str(settings.visibility_timeout_s),
-        ECOMRISK_BATCH_SIZE=str(settings.batch_size),
-        PYTHONPATH=str(REPO_ROOT),
-    )
+    for name, value in settings.model_dump(exclude_unset=True).items():
+        if value is not None:
+            env[f"ECOMRISK_{name.upper()}"] = str(value)
+    env["ECOMRISK_DATABASE_URL"] = settings.resolved_database_url
+    env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 
 

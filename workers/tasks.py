@@ -1,4 +1,9 @@
-"""Celery tasks: thin adapters that decode the message and call workers.ingest."""
+"""Celery tasks: thin adapters that decode the message and call workers.ingest.
+
+Every delivery ends in exactly one of: committed, quarantined with a reason, an explicit
+retry, or (when even quarantine cannot be written) the dead-letter hash that `status`
+shows and `reconcile` re-enqueues from the raw log. No exception escapes to be acked.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+import redis
 from celery import Task
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
 from store.db import create_writer_engine, init_schema
 from workers.celery_app import INGEST_TASK, app
-from workers.ingest import ingest_batch, now_ms, quarantine_whole_batch
+from workers.deliveries import DeliveryBook
+from workers.ingest import BatchOutcome, ingest_batch, now_ms, quarantine_whole_batch
 from workers.schemas import Reason
 
 log = logging.getLogger(__name__)
@@ -21,7 +28,7 @@ log = logging.getLogger(__name__)
 
 @lru_cache(maxsize=1)
 def writer_engine() -> Engine:
-    """One engine per worker process, created after the fork."""
+    """One engine per worker process, created lazily after the fork."""
     settings = get_settings()
     engine = create_writer_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
@@ -30,16 +37,32 @@ def writer_engine() -> Engine:
     return engine
 
 
-def _backoff_s(retries: int) -> float:
-    return float(min(2**retries, 60))
+@lru_cache(maxsize=1)
+def delivery_book() -> DeliveryBook:
+    """Attempt counters and dead letters, kept in the broker's Redis."""
+    settings = get_settings()
+    assert settings.redis_url
+    return DeliveryBook.from_url(settings.redis_url)
+
+
+def backoff_s(attempt: int) -> float:
+    """Exponential backoff between retries: 1, 2, 4 ... 60 s."""
+    return float(min(2 ** max(attempt - 1, 0), 60))
 
 
 @app.task(name=INGEST_TASK, bind=True, max_retries=None)
 def ingest_batch_task(
     self: Task, batch_id: str, raw_text: str, source: str, produced_ms: int | None = None
 ) -> dict[str, Any]:
-    """Ingest one raw NDJSON batch; storage errors retry with backoff, a poison batch is quarantined."""
+    """Ingest one raw NDJSON batch, or retry, or quarantine it as poison after too many attempts."""
     settings = get_settings()
+    book = delivery_book()
+    try:
+        attempt = book.count_attempt(batch_id)
+    except redis.RedisError as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries + 1)) from exc
+    if attempt > settings.task_max_attempts:
+        return _give_up(book, batch_id, raw_text, source, produced_ms, attempt)
     try:
         outcome = ingest_batch(
             writer_engine(),
@@ -49,26 +72,42 @@ def ingest_batch_task(
             source=source,
             produced_ms=produced_ms,
         )
-    except (OperationalError, DBAPIError) as exc:
+    except SQLAlchemyError as exc:
         # Locked or full database, lost connection: transient, so retry rather than ack a loss.
-        log.warning("batch %s: storage error, retry %s: %s", batch_id, self.request.retries + 1, exc)
-        raise self.retry(exc=exc, countdown=_backoff_s(self.request.retries)) from exc
+        log.warning("batch %s: storage error on attempt %s, retrying: %s", batch_id, attempt, exc)
+        raise self.retry(exc=exc, countdown=backoff_s(attempt)) from exc
     except Exception as exc:
-        if self.request.retries + 1 >= settings.task_max_attempts:
-            log.exception("batch %s failed %s times: quarantining it", batch_id, settings.task_max_attempts)
-            outcome = quarantine_whole_batch(
-                writer_engine(),
-                batch_id=batch_id,
-                raw_text=raw_text,
-                source=source,
-                produced_ms=produced_ms,
-                reason=Reason.POISON_BATCH,
-                detail=repr(exc),
-                at_ms=now_ms(),
-            )
-        else:
-            log.exception("batch %s: unexpected error, retrying", batch_id)
-            raise self.retry(exc=exc, countdown=_backoff_s(self.request.retries)) from exc
+        log.exception("batch %s: unexpected error on attempt %s, retrying", batch_id, attempt)
+        raise self.retry(exc=exc, countdown=backoff_s(attempt)) from exc
+    book.forget(batch_id)
+    return _summary(outcome)
+
+
+def _give_up(
+    book: DeliveryBook, batch_id: str, raw_text: str, source: str, produced_ms: int | None, attempt: int
+) -> dict[str, Any]:
+    detail = f"{attempt - 1} deliveries failed or died"
+    try:
+        outcome = quarantine_whole_batch(
+            writer_engine(),
+            batch_id=batch_id,
+            raw_text=raw_text,
+            source=source,
+            produced_ms=produced_ms,
+            reason=Reason.POISON_BATCH,
+            detail=detail,
+            at_ms=now_ms(),
+        )
+    except Exception as exc:  # storage or file-system failure: the raw log still holds the batch
+        log.error("batch %s: cannot even quarantine (%s): dead-lettered for reconcile", batch_id, exc)
+        book.dead_letter(batch_id, reason=f"{detail}; storage error: {exc}"[:500])
+        return {"batch_id": batch_id, "dead_lettered": True}
+    log.error("batch %s: %s, quarantined as %s", batch_id, detail, Reason.POISON_BATCH.value)
+    book.forget(batch_id)
+    return _summary(outcome)
+
+
+def _summary(outcome: BatchOutcome) -> dict[str, Any]:
     return {
         "batch_id": outcome.batch_id,
         "received": outcome.received,

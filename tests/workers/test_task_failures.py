@@ -1,0 +1,71 @@
+"""A real worker never acks a failed batch silently: it retries, then quarantines or dead-letters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from config.settings import Settings
+from store.db import create_writer_engine, init_schema
+from store.models import Batch, QuarantinedLine
+from tests.support import celery_worker, wait_until
+from workers.celery_app import INGEST_TASK, create_celery_app
+from workers.deliveries import DeliveryBook
+
+pytestmark = pytest.mark.integration
+
+LINE = '{"event_id": "x1", "user_id": "u", "action": "view", "timestamp": "2026-11-01T00:00:00Z"}'
+
+
+def test_unwritable_database_is_retried_then_dead_lettered(tmp_path: Path, redis_url: str) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database folder should be")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        queue_name="fail-q",
+        task_max_attempts=2,
+        database_url=f"sqlite:///{blocker / 'db.sqlite'}",
+    )
+    app = create_celery_app(settings)
+    app.send_task(INGEST_TASK, kwargs={"batch_id": "doomed", "raw_text": LINE, "source": "t"}, queue="fail-q")
+    book = DeliveryBook(redis.Redis.from_url(redis_url))
+    with celery_worker(settings, name="fail"):
+        letters = wait_until(lambda: book.dead_letters(), timeout_s=60, what="a dead letter")
+    assert list(letters) == ["doomed"]
+    assert "3 deliveries" not in str(letters) and "2 deliveries failed" in str(letters["doomed"]["reason"])
+
+
+def test_poison_batch_is_quarantined_after_max_attempts(tmp_path: Path, redis_url: str) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        redis_url=redis_url,
+        queue_name="poison-q",
+        task_max_attempts=3,
+        database_url=f"sqlite:///{tmp_path / 'p.db'}",
+    )
+    engine = create_writer_engine(settings.resolved_database_url)
+    init_schema(engine)
+    book = DeliveryBook(redis.Redis.from_url(redis_url))
+    for _ in range(3):  # three earlier deliveries died with their worker
+        book.count_attempt("poison")
+    app = create_celery_app(settings)
+    app.send_task(
+        INGEST_TASK,
+        kwargs={"batch_id": "poison", "raw_text": LINE + "\nbad", "source": "t"},
+        queue="poison-q",
+    )
+
+    def ledger() -> int:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(Batch)) or 0)
+
+    with celery_worker(settings, name="poison"):
+        wait_until(ledger, timeout_s=60, what="the poison batch in the ledger")
+    with engine.connect() as conn:
+        reasons = conn.execute(select(QuarantinedLine.line_no, QuarantinedLine.reason)).all()
+    assert sorted(reasons) == [(1, "poison_batch"), (2, "poison_batch")]
+    assert book.client.get("ecomrisk:attempts:poison") is None
