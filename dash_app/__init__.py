@@ -1,0 +1,1 @@
+"""The Plotly Dash dashboard: read-only queries, pure figures, thin callbacks."""

@@ -17,7 +17,7 @@ _ATTEMPTS_TTL_S = 7 * 86_400
 class DeliveryBook:
     """Counts deliveries of each batch id so a poison batch cannot loop forever."""
 
-    client: redis.Redis
+    client: redis.Redis[bytes]
 
     @classmethod
     def from_url(cls, url: str) -> DeliveryBook:
