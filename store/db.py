@@ -10,8 +10,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from store.models import Base
-
 
 def is_sqlite(url: str) -> bool:
     """True when the SQLAlchemy URL points at SQLite."""
@@ -88,8 +86,10 @@ def create_reader_engine(url: str, *, busy_timeout_ms: int = 5_000) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create every table that is missing."""
-    Base.metadata.create_all(engine)
+    """Bring the schema to the newest Alembic revision."""
+    from store.schema import upgrade_schema  # Alembic loads lazily: readers never need it
+
+    upgrade_schema(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

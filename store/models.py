@@ -7,6 +7,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Identifiers sort by code point everywhere, as in the offline reference ("C" on PostgreSQL).
+Key = String(128).with_variant(String(128, collation="C"), "postgresql")
+
 
 class Base(DeclarativeBase):
     """Declarative base for every ecomrisk table."""
@@ -17,8 +20,8 @@ class Event(Base):
 
     __tablename__ = "events"
 
-    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(Key, primary_key=True)
+    user_id: Mapped[str] = mapped_column(Key)
     session_id: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(256))
@@ -48,7 +51,7 @@ class UserRisk(Base):
 
     __tablename__ = "user_risk"
 
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Key, primary_key=True)
     events: Mapped[int] = mapped_column(Integer)
     rapid_events: Mapped[int] = mapped_column(Integer)
     max_burst: Mapped[int] = mapped_column(Integer)
