@@ -1,0 +1,191 @@
+"""The `produce` and `import` commands: read options, build settings and app, call the domain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from celery import Celery
+
+from config.settings import Settings, get_settings
+from producer.delivery import Outcome
+from producer.faults import FaultRates, parse_assignments
+from producer.generator import RunSummary, plan_run, run_generator
+from producer.importer import FileFormat, ImportSummary
+from producer.importer import import_file as import_path
+from producer.labels import LabelWriter
+from producer.mapping import preset_names, resolve_mapping
+from producer.personas import PersonaMix
+from producer.publisher import Publisher
+from workers.celery_app import create_celery_app
+
+BatchSize = Annotated[
+    int | None,
+    typer.Option(min=1, max=100_000, help="Lines per batch (default: ECOMRISK_BATCH_SIZE)."),
+]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
+
+
+def produce(
+    count: Annotated[
+        int | None,
+        typer.Option(min=1, help="Stop after N events; without --rate they go as fast as possible."),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, help="Events/s; event time follows the wall clock (default: ECOMRISK_PRODUCER_RATE)."
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Stop after S seconds (default: run until Ctrl-C).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Same seed: same users, events, ids and faults.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="ISO 8601 time of the first simulated moment (no zone means UTC)."),
+    ] = None,
+    batch_size: BatchSize = None,
+    users: Annotated[
+        int | None, typer.Option(min=1, help="Concurrent users (default: sized from the rate).")
+    ] = None,
+    persona: Annotated[
+        list[str] | None,
+        typer.Option(help="Persona share, e.g. --persona bot=0.2 (repeat; normal, impulsive, bot)."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Fault rate per event, e.g. --fault not_json=0.02 (repeat)."),
+    ] = None,
+    no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
+    progress: Progress = True,
+) -> None:
+    """Simulate shoppers, impulsive buyers and bots, and publish their events for ingestion."""
+    settings = _settings(batch_size)
+    try:
+        rates = FaultRates.none() if no_faults else FaultRates()
+        config = plan_run(
+            settings,
+            count=count,
+            rate=rate,
+            duration_s=duration,
+            seed=seed,
+            start=_parse_start(start) if start else None,
+            users=users,
+            mix=PersonaMix().with_shares(parse_assignments(persona or [])),
+            rates=rates.with_rates(parse_assignments(fault or [])),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    publisher = Publisher(_celery_app(settings), settings)
+    summary = run_generator(
+        config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=progress
+    )
+    typer.echo(_describe_run(summary, settings))
+
+
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="File to import.")],
+    preset: Annotated[
+        str | None, typer.Option(help=f"Built-in mapping ({', '.join(preset_names())}).")
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Mapping JSON file (preset format)."),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="FIELD=COLUMN[,FALLBACK...], e.g. --map timestamp=event_time."),
+    ] = None,
+    value: Annotated[
+        list[str] | None,
+        typer.Option(help="Value translation FIELD:RAW=OURS, e.g. --value action:cart=add_to_cart."),
+    ] = None,
+    file_format: Annotated[
+        FileFormat | None, typer.Option("--format", help="Default: from the suffix or content.")
+    ] = None,
+    timestamp_format: Annotated[
+        str | None, typer.Option(help="strptime format of the source timestamps.")
+    ] = None,
+    assume_utc: Annotated[
+        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC.")
+    ] = False,
+    batch_size: BatchSize = None,
+    progress: Progress = True,
+) -> None:
+    """Publish a file: our NDJSON or JSON as is, other exports through a column mapping."""
+    settings = _settings(batch_size)
+    try:
+        column_mapping = resolve_mapping(
+            preset=preset,
+            mapping_file=mapping,
+            columns=map_ or [],
+            values=value or [],
+            timestamp_format=timestamp_format,
+            assume_utc=assume_utc,
+        )
+    except (ValueError, KeyError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    publisher = Publisher(_celery_app(settings), settings)
+    summary = import_path(
+        file,
+        publisher,
+        batch_size=settings.batch_size,
+        mapping=column_mapping,
+        file_format=file_format,
+        progress=progress,
+    )
+    typer.echo(_describe_import(summary, settings))
+
+
+def _settings(batch_size: int | None) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update={"batch_size": batch_size}) if batch_size else settings
+
+
+def _celery_app(settings: Settings) -> Celery:
+    try:
+        return create_celery_app(settings)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _parse_start(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--start {text!r} is not an ISO 8601 time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _describe_run(summary: RunSummary, settings: Settings) -> str:
+    expected = summary.expected
+    quarantined = {k: n for k, n in expected.items() if k not in set(Outcome)}
+    reasons = ", ".join(f"{k} {n:,}" for k, n in sorted(quarantined.items()))
+    lines = [
+        f"Run {summary.run_id} (seed {summary.seed}, {summary.population:,} concurrent users)"
+        + (" - interrupted" if summary.interrupted else ""),
+        f"Published {summary.batches:,} batches, {summary.lines:,} lines from "
+        f"{summary.events:,} events: {summary.first_batch} .. {summary.last_batch}",
+        f"Expected: stored {expected[Outcome.STORED]:,}, duplicate {expected[Outcome.DUPLICATE]:,}, "
+        f"quarantined {sum(quarantined.values()):,}" + (f" ({reasons})" if reasons else ""),
+        f"Raw batches: {settings.raw_dir}",
+        f"Labels: {settings.labels_path} (+{summary.users:,} users)",
+    ]
+    return "\n".join(lines)
+
+
+def _describe_import(summary: ImportSummary, settings: Settings) -> str:
+    lines = [
+        f"Imported {summary.path} as {summary.file_format} (sha256 {summary.digest[:12]})",
+        f"Published {summary.batches:,} batches, {summary.lines:,} lines: "
+        f"{summary.first_batch} .. {summary.last_batch}",
+        f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
+        f"Raw batches: {settings.raw_dir}",
+    ]
+    return "\n".join(lines)

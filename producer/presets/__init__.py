@@ -1,0 +1,1 @@
+"""Built-in column mappings, one JSON file per preset (shipped as package data)."""

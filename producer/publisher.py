@@ -1,0 +1,110 @@
+"""The one way out of the producer: write the batch to the raw log, then enqueue it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from config.settings import Settings
+from workers.celery_app import INGEST_TASK
+
+log = logging.getLogger(__name__)
+# What a down, restarting or unreachable broker raises; anything else is a bug and propagates.
+BROKER_DOWN_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError, OSError)
+
+_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+FIRST_RETRY_S = 0.5
+
+
+def backoff_delays(cap_s: float, *, first_s: float = FIRST_RETRY_S) -> Iterator[float]:
+    """Endless exponential delays: first_s, doubled each time, never above cap_s."""
+    delay = min(first_s, cap_s)
+    while True:
+        yield delay
+        delay = min(delay * 2, cap_s)
+
+
+def write_raw_batch(raw_dir: Path, batch_id: str, raw_text: str) -> Path:
+    """Write raw_dir/<batch_id>.ndjson whole or not at all (temp file, fsync, os.replace)."""
+    if not _BATCH_ID.fullmatch(batch_id):
+        raise ValueError(f"batch id {batch_id!r} is not filename-safe")
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    path = raw_dir / f"{batch_id}.ndjson"
+    temp = raw_dir / f".{batch_id}.ndjson.{os.getpid()}.tmp"
+    # surrogateescape writes back the exact bytes of imported lines that were not UTF-8.
+    with open(temp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        fh.write(raw_text + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temp, path)
+    return path
+
+
+class Publisher:
+    """Publishes batches through a Celery app; waits out broker outages instead of failing."""
+
+    def __init__(
+        self,
+        app: Celery,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self._app = app
+        self._raw_dir = settings.raw_dir
+        self._queue = settings.queue_name
+        self._retry_max_s = settings.publish_retry_max_s
+        self._sleep = sleep
+        self._clock_ms = clock_ms
+        self.batches = 0
+        self.lines = 0
+        self.retries = 0
+
+    @property
+    def raw_dir(self) -> Path:
+        """Where every published batch is kept."""
+        return self._raw_dir
+
+    def publish(self, batch_id: str, lines: Sequence[str], *, source: str) -> Path:
+        """Write the batch file, then send it, retrying until Redis accepts it."""
+        raw_text = "\n".join(lines)
+        path = write_raw_batch(self._raw_dir, batch_id, raw_text)
+        kwargs: dict[str, Any] = {
+            "batch_id": batch_id,
+            "raw_text": raw_text,
+            "source": source,
+            "produced_ms": self._clock_ms(),
+        }
+        try:
+            self._send(batch_id, kwargs)
+        except KeyboardInterrupt:
+            log.error("batch %s is in %s but was not enqueued: import that file to send it", batch_id, path)
+            raise
+        self.batches += 1
+        self.lines += len(lines)
+        return path
+
+    def _send(self, batch_id: str, kwargs: dict[str, Any]) -> None:
+        delays = backoff_delays(self._retry_max_s)
+        while True:
+            try:
+                # Kombu's own publish retry is linear and cannot name the batch in its log,
+                # so the producer retries here, for ever, with exponential backoff.
+                self._app.send_task(INGEST_TASK, kwargs=kwargs, queue=self._queue, retry=False)
+                return
+            except BROKER_DOWN_ERRORS as exc:
+                delay = next(delays)
+                self.retries += 1
+                log.warning("Redis unavailable, retrying batch %s in %.1fs (%s)", batch_id, delay, exc)
+                self._sleep(delay)

@@ -1,0 +1,247 @@
+"""Imports: verbatim NDJSON, JSON arrays, mapped CSV, deterministic ids, the real REES46 sample."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from celery import Celery
+
+from config.settings import Settings
+from producer.importer import (
+    FileFormat,
+    OccurrenceIndex,
+    content_id,
+    detect_format,
+    file_digest,
+    import_file,
+    iter_chunks,
+    read_json_array,
+)
+from producer.mapping import ColumnMapping, load_preset, map_record
+from producer.publisher import Publisher
+from workers.schemas import Reason
+from workers.validation import Limits, LineRejected, validate_line
+
+REES46 = Path("/work/shared/datasets/rees46_2019-10_first5k.csv")
+REES46_ACTIONS = {
+    "view": "view",
+    "cart": "add_to_cart",
+    "remove_from_cart": "remove_from_cart",
+    "purchase": "purchase",
+}
+HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+
+
+class RecordingApp:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_task(self, name: str, *, kwargs: dict[str, Any], queue: str, retry: bool) -> None:
+        self.sent.append(kwargs)
+
+
+def run_import(path: Path, settings: Settings, **options: Any) -> tuple[list[dict[str, Any]], Any]:
+    app = RecordingApp()
+    summary = import_file(path, Publisher(cast(Celery, app), settings), progress=False, **options)
+    return app.sent, summary
+
+
+def lines_of(
+    data: bytes, file_format: FileFormat, mapping: ColumnMapping | None = None, rows: int = 500
+) -> list[str]:
+    chunks = iter_chunks(io.BytesIO(data), file_format=file_format, mapping=mapping, chunk_rows=rows)
+    return [line for chunk in chunks for line in chunk.lines]
+
+
+LIMITS = Limits.from_settings(Settings(), now_ms=int(time.time() * 1000))
+
+
+def reason_of(line: str) -> str:
+    try:
+        validate_line(line, line_no=1, limits=LIMITS)
+    except LineRejected as exc:
+        return exc.reason.value
+    return "stored"
+
+
+def test_our_ndjson_passes_through_byte_for_byte(tmp_path: Path, settings: Settings) -> None:
+    good = '{"event_id":"a","user_id":"u","action":"view","timestamp":"2026-01-01T00:00:00.000Z"}'
+    data = (good + "\n" + "not json at all\n" + '{"event_id": 1}\r\n' + "\n" + good).encode()
+    data += b"\n\xff\xfe broken bytes\n"
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(data)
+    sent, summary = run_import(path, settings, batch_size=2)
+    assert summary.lines == 6 and summary.generated_ids == 0
+    assert [m["batch_id"] for m in sent] == [f"imp-{file_digest(path)[:12]}-{n:06d}" for n in (1, 2, 3)]
+    joined = "\n".join(m["raw_text"] for m in sent) + "\n"
+    assert joined.encode("utf-8", "surrogateescape") == data
+    raw_files = b"".join((settings.raw_dir / f"{m['batch_id']}.ndjson").read_bytes() for m in sent)
+    assert raw_files == data
+    assert reason_of(sent[2]["raw_text"].split("\n")[1]) == Reason.BAD_ENCODING
+
+
+def test_reimporting_a_file_reuses_batch_and_event_ids(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "shop.csv"
+    path.write_text(HEADER + "2019-10-01 00:00:00 UTC,view,1,2,,acme,9.99,7,s1\n" * 3)
+    first, _ = run_import(path, settings, batch_size=2, mapping=load_preset("rees46"))
+    again, _ = run_import(path, settings, batch_size=2, mapping=load_preset("rees46"))
+    assert first == [{**m, "produced_ms": a["produced_ms"]} for m, a in zip(again, first, strict=True)]
+
+
+def test_identical_rows_stay_distinct_events(tmp_path: Path) -> None:
+    row = "2019-10-01 00:00:00 UTC,view,1,2,,acme,9.99,7,s1\n"
+    other = "2019-10-01 00:00:01 UTC,view,1,2,,acme,9.99,7,s1\n"
+    data = (HEADER + row + other + row + row + other).encode()
+    # Chunks of two rows: the occurrence count must carry across chunks.
+    ids = [
+        json.loads(line)["event_id"] for line in lines_of(data, FileFormat.CSV, load_preset("rees46"), rows=2)
+    ]
+    assert len(set(ids)) == 5
+    assert [i.rsplit("-", 1)[1] for i in ids] == ["0", "0", "1", "2", "1"]
+    assert ids[0].rsplit("-", 1)[0] == ids[2].rsplit("-", 1)[0] == ids[3].rsplit("-", 1)[0]
+    event = map_record(
+        dict(zip(HEADER.strip().split(","), row.strip().split(","), strict=True)), load_preset("rees46")
+    )
+    assert ids[3] == content_id(event, 2)
+
+
+def test_the_id_ignores_where_a_row_sits_in_the_file() -> None:
+    a = "2019-10-01 00:00:00 UTC,view,1,2,,acme,9.99,7,s1\n"
+    b = "2019-10-01 00:05:00 UTC,purchase,3,4,,zeta,5.00,8,s2\n"
+    forward = lines_of((HEADER + a + b).encode(), FileFormat.CSV, load_preset("rees46"))
+    backward = lines_of((HEADER + b + a).encode(), FileFormat.CSV, load_preset("rees46"))
+    assert sorted(forward) == sorted(backward)
+
+
+def test_rows_that_cannot_be_mapped_still_become_lines_the_worker_rejects() -> None:
+    rows = [
+        "2019-10-01 00:00:00 UTC,wishlist,1,2,,acme,9.99,7,s1",  # unknown action
+        "31/12/2019,view,1,2,,acme,9.99,7,s1",  # bad time
+        "2019-10-01 00:00:00 UTC,purchase,1,2,,acme,abc,7,s1",  # price is no number
+        "2019-10-01 00:00:00 UTC,purchase,1,2,,acme,,7,s1",  # purchase without a price
+        "2019-10-01 00:00:00 UTC,view,1,2,,acme,9.99,,s1",  # no user
+        "2019-10-01 00:00:00 UTC,view,1",  # a ragged row: fields missing
+    ]
+    lines = lines_of((HEADER + "\n".join(rows) + "\n").encode(), FileFormat.CSV, load_preset("rees46"))
+    assert [reason_of(line) for line in lines] == [
+        Reason.UNKNOWN_ACTION,
+        Reason.BAD_TIMESTAMP,
+        Reason.WRONG_TYPE,
+        Reason.PURCHASE_WITHOUT_AMOUNT,
+        Reason.MISSING_FIELD,
+        Reason.MISSING_FIELD,
+    ]
+
+
+def test_json_array_streams_elements_and_keeps_a_broken_rest() -> None:
+    good = {"event_id": "a", "user_id": "u", "action": "view", "timestamp": "2026-01-01T00:00:00.000Z"}
+    text = json.dumps([good, [1, 2], "x", good])
+    assert lines_of(text.encode(), FileFormat.JSON) == [
+        json.dumps(good, separators=(",", ":")),
+        "[1,2]",
+        '"x"',
+        json.dumps(good, separators=(",", ":")),
+    ]
+    broken = '[{"event_id": "a"},\n{"event_id": NaN},\n{"event_id": "c"}\n]'
+    assert lines_of(broken.encode(), FileFormat.JSON) == [
+        '{"event_id":"a"}',
+        '{"event_id": NaN},',
+        '{"event_id": "c"}',
+        "]",
+    ]
+
+
+def test_json_array_elements_split_across_read_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("producer.importer._READ_CHUNK", 7)
+    values = [{"n": i, "text": "é" * i} for i in range(30)] + [123456789]
+    parsed = list(read_json_array(io.StringIO(json.dumps(values))))
+    assert parsed == values
+
+
+def test_mapped_json_export(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "export.json"
+    rows = [{"ts": "2019-10-01T00:00:00Z", "kind": "cart", "uid": 5, "price": 3.5}]
+    path.write_text(json.dumps(rows))
+    mapping = ColumnMapping.identity().updated(
+        {"timestamp": "ts", "action": "kind", "user_id": "uid", "amount": "price"},
+        {"action": {"cart": "add_to_cart"}},
+    )
+    sent, summary = run_import(path, settings, batch_size=10, mapping=mapping)
+    event = json.loads(sent[0]["raw_text"])
+    assert summary.file_format is FileFormat.JSON and summary.generated_ids == 1
+    assert event["action"] == "add_to_cart" and event["user_id"] == "5" and event["amount"] == 3.5
+    assert event["event_id"].startswith("imp-")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("a.ndjson", "{}", FileFormat.NDJSON),
+        ("a.jsonl", "[]", FileFormat.NDJSON),
+        ("a.csv", "x,y", FileFormat.CSV),
+        ("a.json", "  [ {} ]", FileFormat.JSON),
+        ("a.json", "{}\n{}", FileFormat.NDJSON),
+        ("a.txt", "x,y\n1,2", FileFormat.CSV),
+    ],
+)
+def test_format_detection(tmp_path: Path, name: str, content: str, expected: FileFormat) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    assert detect_format(path) is expected
+
+
+def test_occurrence_index_counts_across_runs_and_chunks() -> None:
+    index = OccurrenceIndex()
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 50, size=2000).astype(np.uint64)
+    got = np.concatenate([index.count_and_add(keys[i : i + 64]) for i in range(0, len(keys), 64)])
+    seen: Counter[int] = Counter()
+    expected = []
+    for k in keys.tolist():
+        expected.append(seen[k])
+        seen[k] += 1
+    assert got.tolist() == expected
+
+
+def test_rees46_sample_imports_every_row_with_mapped_actions(settings: Settings) -> None:
+    with REES46.open(newline="", encoding="utf-8") as fh:
+        raw_rows = list(csv.DictReader(fh))
+    sent, summary = run_import(REES46, settings, batch_size=1000, mapping=load_preset("rees46"))
+    events = [json.loads(line) for m in sent for line in m["raw_text"].split("\n")]
+    assert len(events) == len(raw_rows) == summary.lines
+    assert summary.batches == -(-len(raw_rows) // 1000)
+    for row, event in zip(raw_rows, events, strict=True):
+        assert event["action"] == REES46_ACTIONS[row["event_type"]]
+        assert event["user_id"] == row["user_id"] and event["session_id"] == (row["user_session"] or None)
+        assert event["timestamp"] == row["event_time"].replace(" UTC", ".000Z").replace(" ", "T")
+        assert event["category"] == (row["category_code"] or row["category_id"])
+        assert event["product"] == " ".join(v for v in (row["product_id"], row["brand"]) if v)
+        if row["event_type"] == "purchase":
+            assert event["amount"] == float(row["price"])
+        else:
+            assert event["amount"] is None
+    assert len({e["event_id"] for e in events}) == len(events)
+    # Rows whose mapped content repeats an earlier row, derived from the raw data itself.
+    keys = Counter(
+        (
+            r["event_time"],
+            r["event_type"],
+            r["product_id"],
+            r["category_code"] or r["category_id"],
+            r["brand"],
+            r["price"] if r["event_type"] == "purchase" else None,
+            r["user_id"],
+            r["user_session"],
+        )
+        for r in raw_rows
+    )
+    assert summary.repeated_rows == sum(n - 1 for n in keys.values())
+    assert Counter(reason_of(json.dumps(e)) for e in events) == {"stored": len(events)}
