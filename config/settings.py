@@ -65,10 +65,15 @@ class Settings(BaseSettings):
     )
 
     # --- risk markers: thresholds and weights (points out of 100) -------------------
-    min_events_for_share: int = Field(default=10, ge=1, description="Share markers need this many events.")
+    min_events_for_share: int = Field(default=5, ge=1, description="Share markers need this many events.")
     min_gaps_for_regularity: int = Field(default=10, ge=2, description="Regularity needs this many gaps.")
     regular_timing_cv: float = Field(default=0.25, gt=0, description="Gap CV under this is machine-like.")
     regular_timing_weight: int = Field(default=80, ge=0, le=100)
+    steady_gap_tolerance: float = Field(
+        default=0.05, ge=0, lt=1, description="A gap within this fraction of the previous one is steady."
+    )
+    steady_share_threshold: float = Field(default=0.5, gt=0, le=1, description="Share of steady gaps.")
+    steady_rhythm_weight: int = Field(default=80, ge=0, le=100)
     inhuman_mean_gap_s: float = Field(default=1.0, gt=0, description="Mean gap under this is inhuman (s).")
     inhuman_volume_weight: int = Field(default=30, ge=0, le=100)
     rapid_share_threshold: float = Field(default=0.30, gt=0, le=1)
@@ -137,6 +142,11 @@ class Settings(BaseSettings):
     @property
     def session_gap_ms(self) -> int:
         return round(self.session_gap_s * 1000)
+
+    @property
+    def steady_tolerance_bp(self) -> int:
+        """The steady-gap tolerance in basis points, for exact integer comparison."""
+        return round(self.steady_gap_tolerance * 10_000)
 
     @property
     def velocity_window_ms(self) -> int:

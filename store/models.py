@@ -37,6 +37,7 @@ class Event(Base):
     gap_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Gap to the user's previous event.")
     gap_s: Mapped[float | None] = mapped_column(Float)
     is_rapid: Mapped[bool] = mapped_column(Boolean)
+    is_steady: Mapped[bool] = mapped_column(Boolean, doc="Gap within tolerance of the previous gap.")
     session_no: Mapped[int] = mapped_column(Integer, doc="1-based session ordinal per user.")
     burst_len: Mapped[int] = mapped_column(Integer, doc="Rapid events in the run ending here.")
 
@@ -58,6 +59,7 @@ class UserRisk(Base):
     gap_count: Mapped[int] = mapped_column(Integer, doc="Within-session gaps.")
     gap_sum_ms: Mapped[int] = mapped_column(BigInteger)
     gap_sumsq_ms: Mapped[int] = mapped_column(BigInteger, doc="Sum of squared gaps, ms^2.")
+    steady_gaps: Mapped[int] = mapped_column(Integer, doc="Within-session gaps close to the previous one.")
     purchases: Mapped[int] = mapped_column(Integer)
     spend_cents: Mapped[int] = mapped_column(BigInteger)
     max_purchases_window: Mapped[int] = mapped_column(Integer)
@@ -70,6 +72,7 @@ class UserRisk(Base):
     rapid_share: Mapped[float] = mapped_column(Float)
     gap_mean_s: Mapped[float | None] = mapped_column(Float)
     gap_cv: Mapped[float | None] = mapped_column(Float)
+    steady_share: Mapped[float] = mapped_column(Float)
     night_share: Mapped[float] = mapped_column(Float)
     avg_session_s: Mapped[float] = mapped_column(Float)
     automation_score: Mapped[int] = mapped_column(Integer)

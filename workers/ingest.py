@@ -235,11 +235,11 @@ _STARTS_CLEAR = text("DELETE FROM batch_starts")
 _STARTS_INSERT = text("INSERT INTO batch_starts (user_id, t0) VALUES (:user_id, :t0)")
 _TAIL_SQL = text(
     "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
-    " e.gap_ms, e.is_rapid, e.session_no, e.burst_len"
+    " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len"
     " FROM batch_starts b JOIN events e ON e.user_id = b.user_id AND e.ts_ms >= b.t0"
 )
 _ANCHOR_SQL = text(
-    "SELECT b.user_id, e.ts_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
+    "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
     " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
@@ -285,13 +285,14 @@ def _load_user_work(
                 is_new=False,
                 gap_ms=r.gap_ms,
                 is_rapid=bool(r.is_rapid),
+                is_steady=bool(r.is_steady),
                 session_no=r.session_no,
                 burst_len=r.burst_len,
             )
         )
         old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
     for r in conn.execute(_ANCHOR_SQL):
-        work[r.user_id].anchor = Anchor(r.ts_ms, r.session_no, r.burst_len)
+        work[r.user_id].anchor = Anchor(r.ts_ms, r.gap_ms, r.session_no, r.burst_len)
     for r in conn.execute(_LOOKBACK_SQL, {"window_ms": window_ms}):
         work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
     return work, old_keys
@@ -328,6 +329,7 @@ def _apply_new_events(
                 gap_ms=bindparam("b_gap_ms"),
                 gap_s=bindparam("b_gap_s"),
                 is_rapid=bindparam("b_is_rapid"),
+                is_steady=bindparam("b_is_steady"),
                 session_no=bindparam("b_session_no"),
                 burst_len=bindparam("b_burst_len"),
             )
@@ -338,6 +340,7 @@ def _apply_new_events(
                     "b_gap_ms": r.gap_ms,
                     "b_gap_s": _seconds(r.gap_ms),
                     "b_is_rapid": r.is_rapid,
+                    "b_is_steady": r.is_steady,
                     "b_session_no": r.session_no,
                     "b_burst_len": r.burst_len,
                 }
@@ -381,6 +384,7 @@ def _insert_events(
                 "gap_ms": d.gap_ms,
                 "gap_s": _seconds(d.gap_ms),
                 "is_rapid": d.is_rapid,
+                "is_steady": d.is_steady,
                 "session_no": d.session_no,
                 "burst_len": d.burst_len,
             }
@@ -481,6 +485,7 @@ def merge_aggregates(old: Any | None, delta: UserDelta) -> UserAggregates:
         "gap_count",
         "gap_sum_ms",
         "gap_sumsq_ms",
+        "steady_gaps",
         "sessions",
         "purchases",
         "spend_cents",
@@ -504,6 +509,7 @@ def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int)
         "rapid_share": f.rapid_share,
         "gap_mean_s": f.gap_mean_s,
         "gap_cv": f.gap_cv,
+        "steady_share": f.steady_share,
         "night_share": f.night_share,
         "avg_session_s": f.avg_session_s,
         "automation_score": result.automation_score,

@@ -17,7 +17,7 @@ from config.settings import Settings
 from store.models import Event, UserRisk
 from workers.risk import RiskRules, UserAggregates, assess
 
-EVENT_FLAG_COLUMNS = ["gap_ms", "is_rapid", "session_no", "burst_len"]
+EVENT_FLAG_COLUMNS = ["gap_ms", "is_rapid", "is_steady", "session_no", "burst_len"]
 EXACT_USER_COLUMNS = [
     *UserAggregates.__dataclass_fields__,
     "automation_score",
@@ -26,7 +26,7 @@ EXACT_USER_COLUMNS = [
     "band",
     "risk_kind",
 ]
-FLOAT_USER_COLUMNS = ["rapid_share", "gap_mean_s", "gap_cv", "night_share", "avg_session_s"]
+FLOAT_USER_COLUMNS = ["rapid_share", "gap_mean_s", "gap_cv", "steady_share", "night_share", "avg_session_s"]
 
 
 def recompute_flags(events: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -41,6 +41,11 @@ def recompute_flags(events: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     df["session_no"] = starts.groupby(df["user_id"]).cumsum().astype(int)
     run_id = (~df["is_rapid"]).astype(int).groupby(df["user_id"]).cumsum()
     df["burst_len"] = df["is_rapid"].astype(int).groupby([df["user_id"], run_id]).cumsum().astype(int)
+    within = gap.notna() & (gap < settings.session_gap_ms)
+    previous = gap.groupby(df["user_id"]).shift(1)
+    previous_within = within.groupby(df["user_id"]).shift(1, fill_value=False).astype(bool)
+    close = (gap - previous).abs() * 10_000 <= settings.steady_tolerance_bp * previous
+    df["is_steady"] = (within & previous_within & close.fillna(False)).astype(bool)
     return df
 
 
@@ -63,6 +68,7 @@ def recompute_users(flags: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         gap_count=("within", "sum"),
         gap_sum_ms=("gap_in", "sum"),
         gap_sumsq_ms=("gap_sq", "sum"),
+        steady_gaps=("is_steady", "sum"),
         purchases=("purchase", "sum"),
         spend_cents=("spend", "sum"),
         night_events=("night", "sum"),
@@ -109,6 +115,7 @@ def _score_row(user_id: Any, row: pd.Series, rules: RiskRules) -> dict[str, Any]
         "rapid_share": f.rapid_share,
         "gap_mean_s": f.gap_mean_s,
         "gap_cv": f.gap_cv,
+        "steady_share": f.steady_share,
         "night_share": f.night_share,
         "avg_session_s": f.avg_session_s,
         "automation_score": result.automation_score,
@@ -129,6 +136,7 @@ def load_events(engine: Engine) -> pd.DataFrame:
         Event.amount_cents,
         Event.gap_ms,
         Event.is_rapid,
+        Event.is_steady,
         Event.session_no,
         Event.burst_len,
     ]

@@ -36,6 +36,7 @@ class UserAggregates:
     gap_count: int
     gap_sum_ms: int
     gap_sumsq_ms: int
+    steady_gaps: int
     purchases: int
     spend_cents: int
     max_purchases_window: int
@@ -53,6 +54,7 @@ class Features:
     rapid_share: float
     gap_mean_s: float | None
     gap_cv: float | None
+    steady_share: float
     night_share: float
     avg_session_s: float
 
@@ -104,6 +106,8 @@ class RiskRules:
     min_gaps_for_regularity: int
     regular_timing_cv: float
     regular_timing_weight: int
+    steady_share_threshold: float
+    steady_rhythm_weight: int
     inhuman_mean_gap_s: float
     inhuman_volume_weight: int
     rapid_share_threshold: float
@@ -146,6 +150,7 @@ def derive_features(agg: UserAggregates) -> Features:
         rapid_share=agg.rapid_events / events,
         gap_mean_s=gap_mean_s,
         gap_cv=gap_cv,
+        steady_share=agg.steady_gaps / agg.gap_count if agg.gap_count else 0.0,
         night_share=agg.night_events / events,
         # A session's length is the sum of its within-session gaps.
         avg_session_s=agg.gap_sum_ms / 1000 / max(agg.sessions, 1),
@@ -161,9 +166,12 @@ def assess(agg: UserAggregates, rules: RiskRules) -> Assessment:
     score = max(automation, loss)
     if score == 0:
         kind = RiskKind.NONE
+    elif automation >= loss or automation >= rules.band_elevated:
+        # Humans are not metronomes: timing evidence that alone reaches a risk band means a
+        # machine, whose speed also trips the loss-of-control markers; ties go to automation too.
+        kind = RiskKind.AUTOMATION
     else:
-        # Humans are not metronomes: ties go to automation.
-        kind = RiskKind.AUTOMATION if automation >= loss else RiskKind.LOSS_OF_CONTROL
+        kind = RiskKind.LOSS_OF_CONTROL
     return Assessment(features, automation, loss, score, rules.band_of(score), kind, markers)
 
 
@@ -180,6 +188,17 @@ def _fired_markers(agg: UserAggregates, f: Features, rules: RiskRules) -> list[M
                 rules.regular_timing_weight,
                 RiskKind.AUTOMATION,
                 "inter-event gaps are machine-regular (coefficient of variation)",
+            )
+        )
+    if enough_gaps and f.steady_share >= rules.steady_share_threshold:
+        fired.append(
+            Marker(
+                "steady_rhythm",
+                round(f.steady_share, 4),
+                rules.steady_share_threshold,
+                rules.steady_rhythm_weight,
+                RiskKind.AUTOMATION,
+                "share of gaps nearly equal to the gap before (robust to missing events)",
             )
         )
     if enough_gaps and f.gap_mean_s is not None and f.gap_mean_s < rules.inhuman_mean_gap_s:

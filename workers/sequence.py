@@ -28,6 +28,7 @@ class SequenceRules:
     window_ms: int
     night_start_hour: int
     night_end_hour: int
+    steady_tolerance_bp: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SequenceRules:
@@ -37,6 +38,7 @@ class SequenceRules:
             window_ms=settings.velocity_window_ms,
             night_start_hour=settings.night_start_hour,
             night_end_hour=settings.night_end_hour,
+            steady_tolerance_bp=settings.steady_tolerance_bp,
         )
 
     def is_rapid(self, gap_ms: int | None) -> bool:
@@ -46,6 +48,17 @@ class SequenceRules:
     def starts_session(self, gap_ms: int | None) -> bool:
         """The first event, or one after at least session_gap_ms of silence."""
         return gap_ms is None or gap_ms >= self.session_gap_ms
+
+    def within_session(self, gap_ms: int | None) -> bool:
+        """A gap inside a session (not a user's first event, not a session break)."""
+        return not self.starts_session(gap_ms)
+
+    def is_steady(self, gap_ms: int | None, previous_gap_ms: int | None) -> bool:
+        """Both gaps inside a session and within the tolerance of the previous gap (exact integers)."""
+        if not (self.within_session(gap_ms) and self.within_session(previous_gap_ms)):
+            return False
+        assert gap_ms is not None and previous_gap_ms is not None
+        return abs(gap_ms - previous_gap_ms) * 10_000 <= self.steady_tolerance_bp * previous_gap_ms
 
     def is_night(self, ts_ms: int) -> bool:
         """Within the unsociable hours, UTC, start inclusive and end exclusive."""
@@ -65,9 +78,14 @@ class SeqRow:
     is_new: bool
     gap_ms: int | None = None
     is_rapid: bool = False
+    is_steady: bool = False
     session_no: int = 0
     burst_len: int = 0
     changed: bool = False
+
+    def derived(self) -> tuple[int | None, bool, bool, int, int]:
+        """The fields a recompute may change."""
+        return self.gap_ms, self.is_rapid, self.is_steady, self.session_no, self.burst_len
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +93,7 @@ class Anchor:
     """The stored event right before a user's tail: the state the tail continues from."""
 
     ts_ms: int
+    gap_ms: int | None
     session_no: int
     burst_len: int
 
@@ -88,6 +107,7 @@ class UserDelta:
     gap_count: int = 0
     gap_sum_ms: int = 0
     gap_sumsq_ms: int = 0
+    steady_gaps: int = 0
     sessions: int = 0
     purchases: int = 0
     spend_cents: int = 0
@@ -99,60 +119,57 @@ class UserDelta:
     max_spend_window_cents: int = 0
 
 
-def _gap_terms(gap_ms: int | None, rules: SequenceRules) -> tuple[int, int, int, int, int]:
-    """(rapid, session start, within-session gap count, gap, gap squared) of one event."""
-    rapid = int(rules.is_rapid(gap_ms))
-    if rules.starts_session(gap_ms):
-        return rapid, 1, 0, 0, 0
-    assert gap_ms is not None
-    return rapid, 0, 1, gap_ms, gap_ms * gap_ms
+def _terms(row: SeqRow, rules: SequenceRules) -> tuple[int, int, int, int, int, int]:
+    """(rapid, session start, within-session gap, gap, gap squared, steady) of one computed row."""
+    if rules.starts_session(row.gap_ms):
+        return int(row.is_rapid), 1, 0, 0, 0, 0
+    assert row.gap_ms is not None
+    return int(row.is_rapid), 0, 1, row.gap_ms, row.gap_ms * row.gap_ms, int(row.is_steady)
+
+
+def _add_terms(delta: UserDelta, terms: tuple[int, int, int, int, int, int], sign: int) -> None:
+    rapid, start, within, gap, gap_sq, steady = terms
+    delta.rapid_events += sign * rapid
+    delta.sessions += sign * start
+    delta.gap_count += sign * within
+    delta.gap_sum_ms += sign * gap
+    delta.gap_sumsq_ms += sign * gap_sq
+    delta.steady_gaps += sign * steady
 
 
 def recompute_tail(
     rows: Sequence[SeqRow], anchor: Anchor | None, rules: SequenceRules
 ) -> tuple[list[SeqRow], UserDelta]:
-    """Recompute one user's tail in (ts, id) order; return changed old rows, new rows, and the delta.
+    """Recompute one user's tail in (ts, id) order; return the new and changed rows and the delta.
 
     Existing rows arrive with their stored derived values; new rows without.
     """
     ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
     delta = UserDelta()
     prev_ts = anchor.ts_ms if anchor else None
+    prev_gap = anchor.gap_ms if anchor else None
     session_no = anchor.session_no if anchor else 0
     burst = anchor.burst_len if anchor else 0
     touched: list[SeqRow] = []
     for row in ordered:
+        before = row.derived()
         if not row.is_new:
-            old = _gap_terms(row.gap_ms, rules)
-            delta.rapid_events -= old[0]
-            delta.sessions -= old[1]
-            delta.gap_count -= old[2]
-            delta.gap_sum_ms -= old[3]
-            delta.gap_sumsq_ms -= old[4]
-            before = (row.gap_ms, row.is_rapid, row.session_no, row.burst_len)
+            _add_terms(delta, _terms(row, rules), -1)
         gap = None if prev_ts is None else row.ts_ms - prev_ts
-        rapid, start, count, gap_part, gap_sq = _gap_terms(gap, rules)
-        session_no += start
+        rapid = rules.is_rapid(gap)
+        session_no += int(rules.starts_session(gap))
         burst = burst + 1 if rapid else 0
-        row.gap_ms, row.is_rapid, row.session_no, row.burst_len = (
-            gap,
-            bool(rapid),
-            session_no,
-            burst,
-        )
-        delta.rapid_events += rapid
-        delta.sessions += start
-        delta.gap_count += count
-        delta.gap_sum_ms += gap_part
-        delta.gap_sumsq_ms += gap_sq
+        row.gap_ms, row.is_rapid, row.session_no, row.burst_len = gap, rapid, session_no, burst
+        row.is_steady = rules.is_steady(gap, prev_gap)
+        _add_terms(delta, _terms(row, rules), +1)
         delta.max_burst = max(delta.max_burst, burst)
         if row.is_new:
             _count_new_event(delta, row, rules)
             touched.append(row)
-        elif before != (row.gap_ms, row.is_rapid, row.session_no, row.burst_len):
+        elif before != row.derived():
             row.changed = True
             touched.append(row)
-        prev_ts = row.ts_ms
+        prev_ts, prev_gap = row.ts_ms, gap
     return touched, delta
 
 

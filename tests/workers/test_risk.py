@@ -17,6 +17,7 @@ QUIET = UserAggregates(
     gap_count=19,
     gap_sum_ms=19 * 30_000,
     gap_sumsq_ms=19 * 30_000**2 * 4,
+    steady_gaps=0,
     purchases=0,
     spend_cents=0,
     max_purchases_window=0,
@@ -101,3 +102,17 @@ def test_markers_serialise_with_value_and_threshold() -> None:
     assert payload[0]["name"] == "burst"
     assert payload[0]["value"] == 7 and payload[0]["threshold"] == 5
     assert payload[0]["kind"] == "loss_of_control"
+
+
+@pytest.mark.parametrize(("steady", "fires"), [(9, False), (10, True)])
+def test_steady_rhythm_edge_flags_automation_despite_a_high_cv(steady: int, fires: bool) -> None:
+    result = assess(replace(QUIET, steady_gaps=steady, gap_count=20), RULES)  # 10/20 = 0.5
+    assert ("steady_rhythm" in {m.name for m in result.markers}) is fires
+    assert (result.kind is RiskKind.AUTOMATION) is fires
+
+
+def test_timing_evidence_that_reaches_a_band_names_automation_over_speed_markers() -> None:
+    fast_bot = replace(QUIET, steady_gaps=19, rapid_events=19, max_burst=19, night_events=20)
+    result = assess(fast_bot, RULES)
+    assert result.loss_of_control_score > RULES.steady_rhythm_weight
+    assert result.kind is RiskKind.AUTOMATION

@@ -57,7 +57,7 @@ def test_first_event_is_never_rapid_and_starts_session_one() -> None:
 
 
 def test_burst_counts_consecutive_rapid_events_from_the_anchor() -> None:
-    anchor = Anchor(ts_ms=10_000, session_no=3, burst_len=2)
+    anchor = Anchor(ts_ms=10_000, gap_ms=None, session_no=3, burst_len=2)
     touched, delta = recompute_tail(rows(11_000, 12_000, 20_000, 21_000), anchor, RULES)
     assert [r.burst_len for r in touched] == [3, 4, 0, 1]
     assert [r.session_no for r in touched] == [3, 3, 3, 3]
@@ -71,7 +71,7 @@ def test_late_event_updates_its_successor_and_the_delta_is_exact() -> None:
     ]
     late = SeqRow("b", "u", 1500, "view", None, is_new=True)
     tail = [stored[1], late]
-    touched, delta = recompute_tail(tail, Anchor(0, 1, 0), RULES)
+    touched, delta = recompute_tail(tail, Anchor(0, None, 1, 0), RULES)
     by_id = {r.event_id: r for r in touched}
     assert by_id["b"].gap_ms == 1500 and by_id["b"].is_rapid
     assert by_id["c"].gap_ms == 1500 and by_id["c"].is_rapid and by_id["c"].changed
@@ -96,3 +96,24 @@ def test_window_peaks_only_consider_windows_ending_after_the_start() -> None:
     purchases = [(0, 1), (1, 1), (2, 1), (10 * HOUR, 5)]
     assert window_peaks(purchases, 10 * HOUR, RULES) == (1, 5)
     assert window_peaks(purchases, 0, RULES) == (3, 5)
+
+
+@pytest.mark.parametrize(
+    ("second_gap", "steady"), [(10_500, True), (10_501, False), (9_500, True), (9_499, False)]
+)
+def test_steady_gap_is_within_five_percent_of_the_previous_gap(second_gap: int, steady: bool) -> None:
+    touched, delta = recompute_tail(rows(0, 10_000, 10_000 + second_gap), None, RULES)
+    assert [r.is_steady for r in touched] == [False, False, steady]
+    assert delta.steady_gaps == int(steady)
+
+
+def test_steady_needs_both_gaps_inside_a_session() -> None:
+    touched, _ = recompute_tail(rows(0, 1_800_000, 3_600_000), None, RULES)
+    assert not any(r.is_steady for r in touched)
+
+
+def test_steady_continues_from_the_anchor_gap() -> None:
+    touched, _ = recompute_tail(
+        rows(20_000), Anchor(ts_ms=10_000, gap_ms=10_000, session_no=1, burst_len=0), RULES
+    )
+    assert touched[0].is_steady

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 07:55:07.813629
+Create Date: 2026-11-27 07:58:48.433201
 
 """
 
@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("gap_ms", sa.BigInteger(), nullable=True),
         sa.Column("gap_s", sa.Float(), nullable=True),
         sa.Column("is_rapid", sa.Boolean(), nullable=False),
+        sa.Column("is_steady", sa.Boolean(), nullable=False),
         sa.Column("session_no", sa.Integer(), nullable=False),
         sa.Column("burst_len", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
@@ -125,6 +126,7 @@ def upgrade() -> None:
         sa.Column("gap_count", sa.Integer(), nullable=False),
         sa.Column("gap_sum_ms", sa.BigInteger(), nullable=False),
         sa.Column("gap_sumsq_ms", sa.BigInteger(), nullable=False),
+        sa.Column("steady_gaps", sa.Integer(), nullable=False),
         sa.Column("purchases", sa.Integer(), nullable=False),
         sa.Column("spend_cents", sa.BigInteger(), nullable=False),
         sa.Column("max_purchases_window", sa.Integer(), nullable=False),
@@ -136,6 +138,7 @@ def upgrade() -> None:
         sa.Column("rapid_share", sa.Float(), nullable=False),
         sa.Column("gap_mean_s", sa.Float(), nullable=True),
         sa.Column("gap_cv", sa.Float(), nullable=True),
+        sa.Column("steady_share", sa.Float(), nullable=False),
         sa.Column("night_share", sa.Float(), nullable=False),
         sa.Column("avg_session_s", sa.Float(), nullable=False),
         sa.Column("automation_score", sa.Integer(), nullable=False),
