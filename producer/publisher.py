@@ -80,20 +80,28 @@ class Publisher:
         """Write the batch file, then send it, retrying until Redis accepts it."""
         raw_text = "\n".join(lines)
         path = write_raw_batch(self._raw_dir, batch_id, raw_text)
+        self.send(batch_id, raw_text, source=source, produced_ms=self._clock_ms())
+        self.batches += 1
+        self.lines += len(lines)
+        return path
+
+    def send(self, batch_id: str, raw_text: str, *, source: str, produced_ms: int) -> None:
+        """Enqueue a batch whose raw file is already written, retrying until Redis accepts it."""
         kwargs: dict[str, Any] = {
             "batch_id": batch_id,
             "raw_text": raw_text,
             "source": source,
-            "produced_ms": self._clock_ms(),
+            "produced_ms": produced_ms,
         }
         try:
             self._send(batch_id, kwargs)
         except KeyboardInterrupt:
-            log.error("batch %s is in %s but was not enqueued: import that file to send it", batch_id, path)
+            log.error(
+                "batch %s is in %s but was not enqueued: `ecomrisk reconcile` sends it",
+                batch_id,
+                self._raw_dir,
+            )
             raise
-        self.batches += 1
-        self.lines += len(lines)
-        return path
 
     def _send(self, batch_id: str, kwargs: dict[str, Any]) -> None:
         delays = backoff_delays(self._retry_max_s)

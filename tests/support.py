@@ -86,3 +86,7 @@ def wait_until(
             return last
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or probe}; last={last!r}")
+
+
+# CI clones the repo elsewhere with shared/ beside it, as here.
+REES46_SAMPLE = REPO_ROOT.parent / "shared" / "datasets" / "rees46_2019-10_first5k.csv"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -14,8 +13,9 @@ from typer.testing import CliRunner
 
 from config.settings import Settings, get_settings
 from producer.cli import import_file, produce
+from tests.support import REES46_SAMPLE
 
-REES46 = Path("/work/shared/datasets/rees46_2019-10_first5k.csv")
+REES46 = REES46_SAMPLE
 
 
 @pytest.fixture()

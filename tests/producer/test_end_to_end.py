@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,10 @@ from producer.importer import import_file
 from producer.labels import LabelWriter
 from producer.mapping import load_preset
 from producer.publisher import Publisher
-from tests.support import celery_worker, wait_until
+from tests.support import REES46_SAMPLE, celery_worker, wait_until
 from workers.celery_app import create_celery_app
 
-REES46 = Path("/work/shared/datasets/rees46_2019-10_first5k.csv")
+REES46 = REES46_SAMPLE
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +60,29 @@ def committed(settings: Settings, prefix: str, batches: int) -> bool:
         return False
 
 
+def rapid_count_in_file(path: Path, rapid_gap_s: int = 2) -> int:
+    """Rapid events counted straight from the CSV: per user, sorted times, gaps under 2 s."""
+    times: dict[str, list[datetime]] = defaultdict(list)
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            times[row["user_id"]].append(datetime.strptime(row["event_time"], "%Y-%m-%d %H:%M:%S UTC"))
+    rapid = 0
+    for moments in times.values():
+        moments.sort()
+        rapid += sum((b - a).total_seconds() < rapid_gap_s for a, b in pairwise(moments))
+    return rapid
+
+
+def stored_rapid(settings: Settings, prefix: str) -> int:
+    engine = create_engine(settings.resolved_database_url)
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("select count(*) from events where is_rapid and batch_id like :p"), {"p": f"{prefix}%"}
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
 def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> None:
     settings = live_settings.model_copy(update={"batch_size": 400})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +104,7 @@ def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> Non
         with REES46.open(newline="", encoding="utf-8") as fh:
             rows = sum(1 for _ in csv.DictReader(fh))
         assert ledger(settings, "imp-")[1:] == (rows, 0, Counter())  # identical rows kept apart
+        assert stored_rapid(settings, "imp-") == rapid_count_in_file(REES46)
 
         # The same file again: same batch ids, already committed, so nothing changes.
         again = import_file(REES46, publisher, batch_size=2000, mapping=load_preset("rees46"), progress=False)

