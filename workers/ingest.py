@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
@@ -232,7 +232,6 @@ _STARTS_DDL = text(
     "CREATE TEMP TABLE IF NOT EXISTS batch_starts (user_id VARCHAR(128) PRIMARY KEY, t0 BIGINT NOT NULL)"
 )
 _STARTS_CLEAR = text("DELETE FROM batch_starts")
-_STARTS_INSERT = text("INSERT INTO batch_starts (user_id, t0) VALUES (:user_id, :t0)")
 _TAIL_SQL = text(
     "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
     " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len"
@@ -273,7 +272,7 @@ def _load_user_work(
     old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
     conn.execute(_STARTS_DDL)
     conn.execute(_STARTS_CLEAR)
-    conn.execute(_STARTS_INSERT, [{"user_id": u, "t0": t0} for u, t0 in starts.items()])
+    execute_many(conn, "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})", list(starts.items()))
     for r in conn.execute(_TAIL_SQL):
         work[r.user_id].rows.append(
             SeqRow(
@@ -322,28 +321,12 @@ def _apply_new_events(
                 changed.append(row)
     _insert_events(conn, events, derived, batch_id=batch_id, at_ms=at_ms)
     if changed:
-        conn.execute(
-            update(Event)
-            .where(Event.event_id == bindparam("b_event_id"))
-            .values(
-                gap_ms=bindparam("b_gap_ms"),
-                gap_s=bindparam("b_gap_s"),
-                is_rapid=bindparam("b_is_rapid"),
-                is_steady=bindparam("b_is_steady"),
-                session_no=bindparam("b_session_no"),
-                burst_len=bindparam("b_burst_len"),
-            )
-            .execution_options(synchronize_session=False),
+        execute_many(
+            conn,
+            "UPDATE events SET gap_ms = {p}, gap_s = {p}, is_rapid = {p}, is_steady = {p},"
+            " session_no = {p}, burst_len = {p} WHERE event_id = {p}",
             [
-                {
-                    "b_event_id": r.event_id,
-                    "b_gap_ms": r.gap_ms,
-                    "b_gap_s": _seconds(r.gap_ms),
-                    "b_is_rapid": r.is_rapid,
-                    "b_is_steady": r.is_steady,
-                    "b_session_no": r.session_no,
-                    "b_burst_len": r.burst_len,
-                }
+                (r.gap_ms, _seconds(r.gap_ms), r.is_rapid, r.is_steady, r.session_no, r.burst_len, r.event_id)
                 for r in changed
             ],
         )
@@ -353,6 +336,23 @@ def _apply_new_events(
 
 def _seconds(gap_ms: int | None) -> float | None:
     return None if gap_ms is None else gap_ms / 1000
+
+
+_INSERT_EVENTS = (
+    "INSERT INTO events (event_id, user_id, session_id, action, category, product, amount_cents, ts_ms,"
+    " user_agent, content_hash, batch_id, line_no, ingested_ms, gap_ms, gap_s, is_rapid, is_steady,"
+    " session_no, burst_len) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
+    " {p}, {p}, {p}, {p}, {p}, {p})"
+)
+
+
+def execute_many(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Run a fixed statement once per row through the driver's executemany; `{p}` marks a parameter.
+
+    The hot path skips SQLAlchemy's per-row parameter processing; values stay bound parameters.
+    """
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(statement.replace("{p}", marker), rows)
 
 
 def _insert_events(
@@ -367,29 +367,29 @@ def _insert_events(
     for e in events:
         d = derived[e.event_id]
         rows.append(
-            {
-                "event_id": e.event_id,
-                "user_id": e.user_id,
-                "session_id": e.session_id,
-                "action": e.action,
-                "category": e.category,
-                "product": e.product,
-                "amount_cents": e.amount_cents,
-                "ts_ms": e.ts_ms,
-                "user_agent": e.user_agent,
-                "content_hash": e.content_hash,
-                "batch_id": batch_id,
-                "line_no": e.line_no,
-                "ingested_ms": at_ms,
-                "gap_ms": d.gap_ms,
-                "gap_s": _seconds(d.gap_ms),
-                "is_rapid": d.is_rapid,
-                "is_steady": d.is_steady,
-                "session_no": d.session_no,
-                "burst_len": d.burst_len,
-            }
+            (
+                e.event_id,
+                e.user_id,
+                e.session_id,
+                e.action,
+                e.category,
+                e.product,
+                e.amount_cents,
+                e.ts_ms,
+                e.user_agent,
+                e.content_hash,
+                batch_id,
+                e.line_no,
+                at_ms,
+                d.gap_ms,
+                _seconds(d.gap_ms),
+                d.is_rapid,
+                d.is_steady,
+                d.session_no,
+                d.burst_len,
+            )
         )
-    conn.execute(insert(Event), rows)
+    execute_many(conn, _INSERT_EVENTS, rows)
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
