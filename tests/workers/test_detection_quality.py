@@ -1,0 +1,31 @@
+"""Detection quality on the default persona mix with every fault on, against the ground-truth labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from config.settings import Settings
+from producer.generator import generate_batches, plan_run
+from store.db import create_writer_engine, init_schema
+from workers.evaluation import evaluate, load_predictions
+from workers.ingest import ingest_batch
+
+
+def test_detection_meets_the_floors(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'q.db'}")
+    engine = create_writer_engine(settings.resolved_database_url)
+    init_schema(engine)
+    config = plan_run(settings, count=60_000, seed=11)
+    labels: dict[str, str] = {}
+    for batch in generate_batches(config, count=60_000):
+        labels.update(batch.new_users)
+        raw = "\n".join(line.text for line in batch.lines)
+        ingest_batch(engine, settings=settings, batch_id=batch.batch_id, raw_text=raw, source="quality")
+    truth = pd.DataFrame(list(labels.items()), columns=["user_id", "persona"])
+    assert set(truth["persona"]) == {"normal", "impulsive", "bot"}
+    result = evaluate(truth, load_predictions(engine))
+    assert result.f1 >= 0.95, result.confusion
+    assert result.false_positive_rate <= 0.01, result.confusion
+    assert result.kind_accuracy >= 0.90, result.confusion
