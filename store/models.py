@@ -84,9 +84,10 @@ class UserRisk(Base):
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        Index("ix_user_risk_score", "score"),
-        Index("ix_user_risk_band", "band"),
-        Index("ix_user_risk_last_seen", "last_seen_ms"),
+        # The user id breaks ties, so deep pages of the sorted risk table stay index scans.
+        Index("ix_user_risk_score", "score", "user_id"),
+        Index("ix_user_risk_band", "band", "score", "user_id"),
+        Index("ix_user_risk_last_seen", "last_seen_ms", "user_id"),
     )
 
 

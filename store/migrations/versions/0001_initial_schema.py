@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 07:58:48.433201
+Create Date: 2026-11-27 08:12:22.270280
 
 """
 
@@ -151,9 +151,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id"),
     )
     with op.batch_alter_table("user_risk", schema=None) as batch_op:
-        batch_op.create_index("ix_user_risk_band", ["band"], unique=False)
-        batch_op.create_index("ix_user_risk_last_seen", ["last_seen_ms"], unique=False)
-        batch_op.create_index("ix_user_risk_score", ["score"], unique=False)
+        batch_op.create_index("ix_user_risk_band", ["band", "score", "user_id"], unique=False)
+        batch_op.create_index("ix_user_risk_last_seen", ["last_seen_ms", "user_id"], unique=False)
+        batch_op.create_index("ix_user_risk_score", ["score", "user_id"], unique=False)
 
     # ### end Alembic commands ###
 
