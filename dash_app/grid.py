@@ -103,7 +103,9 @@ def risk_rows(page: RiskPage) -> list[dict[str, Any]]:
 
 def risk_response(page: RiskPage) -> dict[str, Any]:
     """The getRowsResponse for one page: its rows and the number of matching users."""
-    return {"rowData": risk_rows(page), "rowCount": page.total}
+    # Never 0: AG Grid's infinite model stops rendering a later refresh after an empty answer
+    # (ag-grid#4415, dash-ag-grid#59); the note beside the grid carries the true count.
+    return {"rowData": risk_rows(page), "rowCount": max(page.total, 1)}
 
 
 def alert_rows(feed: AlertFeed) -> list[dict[str, Any]]:
