@@ -16,6 +16,7 @@ from dash_app.probes import PipelineProbe
 from dash_app.queries import MINUTE_MS, RiskQuery, fetch_kpis, fetch_risk_page
 from store.db import create_reader_engine, create_writer_engine, init_schema
 from store.models import ActivityRollup, Alert, Base, Batch, Event, QuarantinedLine, UserRisk
+from store.rollups import rebuild_activity_summaries
 
 ACTIONS = ("view", "search", "add_to_cart", "remove_from_cart", "purchase", "login")
 ACTION_WEIGHTS = (0.52, 0.18, 0.12, 0.04, 0.06, 0.08)
@@ -269,6 +270,7 @@ def seed_synthetic(
         ):
             if rows:
                 conn.execute(insert(model), [fill_required(model, row) for row in rows])
+    rebuild_activity_summaries(engine)
     engine.dispose()
     return {
         "events": events,

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from store.models import ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
+from store.models import ActivityHours, ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
+from store.models import ActivityMix as MixRollup
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -310,15 +311,10 @@ class ActivityMix:
 
 @_unavailable_as(lambda problem: ActivityMix(problem=problem))
 def fetch_activity_mix(*, engine: Engine, top_categories: int = 15) -> ActivityMix:
-    """Events by action and by the busiest categories ('' shown as '(none)'), in one scan."""
+    """Events by action and by the busiest categories ('' shown as '(none)'), from the small rollup."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(
-                ActivityRollup.action,
-                ActivityRollup.category,
-                func.sum(ActivityRollup.events),
-                func.sum(ActivityRollup.rapid),
-            ).group_by(ActivityRollup.action, ActivityRollup.category)
+            select(MixRollup.action, MixRollup.category, MixRollup.events, MixRollup.rapid)
         ).all()
     cells = _frame(["action", "category", "events", "rapid"], rows)
 
@@ -354,18 +350,14 @@ class ActivityHeatmap:
 
 @_unavailable_as(lambda problem: ActivityHeatmap(problem=problem))
 def fetch_activity_heatmap(*, engine: Engine) -> ActivityHeatmap:
-    """Events by weekday and hour of event time (UTC), summed per hour in SQL."""
-    hour = (ActivityRollup.minute_ms // HOUR_MS).label("hour")
+    """Events by weekday and hour of event time (UTC), from the 168-row rollup."""
     with engine.connect() as conn:
-        rows = conn.execute(select(hour, func.sum(ActivityRollup.events)).group_by(hour)).all()
-    hours = _frame(["hour", "events"], rows)
-    if hours.empty:
+        rows = conn.execute(select(ActivityHours.weekday, ActivityHours.hour, ActivityHours.events)).all()
+    cells = _frame(["weekday", "hod", "events"], rows)
+    if cells.empty:
         return ActivityHeatmap()
-    start = _utc(hours["hour"] * HOUR_MS)
-    hours["weekday"] = start.dt.dayofweek
-    hours["hod"] = start.dt.hour
     counts = (
-        hours.pivot_table(index="weekday", columns="hod", values="events", aggfunc="sum")
+        cells.pivot_table(index="weekday", columns="hod", values="events", aggfunc="sum")
         .reindex(index=range(7), columns=range(24))
         .fillna(0)
         .astype("int64")

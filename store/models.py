@@ -157,3 +157,24 @@ class ActivityRollup(Base):
     category: Mapped[str] = mapped_column(String(256), primary_key=True, doc="'' when absent.")
     events: Mapped[int] = mapped_column(Integer)
     rapid: Mapped[int] = mapped_column(Integer)
+
+
+class ActivityMix(Base):
+    """All-time event and rapid counts by action and category: a handful of rows."""
+
+    __tablename__ = "activity_mix"
+
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category: Mapped[str] = mapped_column(String(256), primary_key=True, doc="'' when absent.")
+    events: Mapped[int] = mapped_column(Integer)
+    rapid: Mapped[int] = mapped_column(Integer)
+
+
+class ActivityHours(Base):
+    """All-time event counts by UTC weekday (0 = Monday) and hour: at most 168 rows."""
+
+    __tablename__ = "activity_hours"
+
+    weekday: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)

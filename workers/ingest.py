@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +12,16 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
-from store.models import ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
+from store.models import (
+    ActivityHours,
+    ActivityMix,
+    ActivityRollup,
+    Alert,
+    Batch,
+    Event,
+    QuarantinedLine,
+    UserRisk,
+)
 from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess
 from workers.schemas import CleanEvent, Reason, Rejection
 from workers.sequence import (
@@ -28,6 +37,7 @@ from workers.validation import Limits, ParsedBatch, parse_batch, reject_batch
 
 _CHUNK = 500  # bound parameters per statement stay far below every backend's limit
 _MINUTE_MS = 60_000
+_HOUR_MS = 3_600_000
 _AGGREGATE_FIELDS = tuple(UserAggregates.__dataclass_fields__)
 
 
@@ -404,29 +414,51 @@ def _update_rollups(
     changed: list[SeqRow],
     old_keys: dict[str, tuple[str, str, int]],
 ) -> None:
-    """Add new events and rapid flips to the per-minute rollup, as exact increments."""
-    counts: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    """Add new events and rapid flips to the dashboard rollups, as exact increments."""
+    minutes: Counter[tuple[int, str, str]] = Counter()
+    minute_rapid: Counter[tuple[int, str, str]] = Counter()
+    hours: Counter[tuple[int, int]] = Counter()
     for e in events:
-        c = counts[(e.ts_ms - e.ts_ms % _MINUTE_MS, e.action, e.category or "")]
-        c[0] += 1
-        c[1] += int(derived[e.event_id].is_rapid)
+        key = (e.ts_ms - e.ts_ms % _MINUTE_MS, e.action, e.category or "")
+        minutes[key] += 1
+        minute_rapid[key] += int(derived[e.event_id].is_rapid)
+        hour = e.ts_ms // _HOUR_MS
+        hours[((hour // 24 + 3) % 7, hour % 24)] += 1  # 1970-01-01 was a Thursday (weekday 3)
     for r in changed:
         action, category, was_rapid = old_keys[r.event_id]
-        counts[(r.ts_ms - r.ts_ms % _MINUTE_MS, action, category)][1] += int(r.is_rapid) - was_rapid
-    rows = [
-        {"minute_ms": m, "action": a, "category": c, "events": n, "rapid": rapid}
-        for (m, a, c), (n, rapid) in counts.items()
-    ]
-    stmt = _dialect_insert(conn, ActivityRollup.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["minute_ms", "action", "category"],
-        set_={
-            "events": ActivityRollup.__table__.c.events + stmt.excluded.events,
-            "rapid": ActivityRollup.__table__.c.rapid + stmt.excluded.rapid,
-        },
+        minute_rapid[(r.ts_ms - r.ts_ms % _MINUTE_MS, action, category)] += int(r.is_rapid) - was_rapid
+    mix: Counter[tuple[str, str]] = Counter()
+    mix_rapid: Counter[tuple[str, str]] = Counter()
+    for (_, action, category), n in minutes.items():
+        mix[(action, category)] += n
+    for (_, action, category), n in minute_rapid.items():
+        mix_rapid[(action, category)] += n
+    _add_counts(
+        conn,
+        ActivityRollup,
+        ("minute_ms", "action", "category"),
+        [(*k, minutes[k], minute_rapid[k]) for k in minutes | minute_rapid],
     )
-    for start in range(0, len(rows), _CHUNK):
-        conn.execute(stmt, rows[start : start + _CHUNK])
+    _add_counts(
+        conn, ActivityMix, ("action", "category"), [(*k, mix[k], mix_rapid[k]) for k in mix | mix_rapid]
+    )
+    _add_counts(conn, ActivityHours, ("weekday", "hour"), [(*k, n) for k, n in hours.items()])
+
+
+def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Upsert rows of (*keys, *counts), adding the counts to any stored ones."""
+    if not rows:
+        return
+    table = model.__table__
+    counters = [c.name for c in table.columns if c.name not in keys]
+    stmt = _dialect_insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in counters}
+    )
+    names = [*keys, *counters]
+    payload = [dict(zip(names, row, strict=True)) for row in rows]
+    for start in range(0, len(payload), _CHUNK):
+        conn.execute(stmt, payload[start : start + _CHUNK])
 
 
 def _update_user_risk(

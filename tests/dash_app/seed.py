@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from dash_app.bench import fill_required
 from store.db import create_writer_engine, init_schema
 from store.models import ActivityRollup, Alert, Base, Batch, Event, QuarantinedLine, UserRisk
+from store.rollups import rebuild_activity_summaries
 
 # 2026-01-05 12:00:00 UTC, a Monday.
 NOW_MS = 1_767_614_400_000
@@ -33,6 +34,7 @@ def add_rows(url: str, rows: Iterable[Base]) -> None:
     engine = writer(url)
     with Session(engine) as session, session.begin():
         session.add_all(list(rows))
+    rebuild_activity_summaries(engine)  # the all-time rollups follow activity_rollup, as in workers
     engine.dispose()
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pandas as pd
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from config.settings import Settings
 from store.db import create_writer_engine, init_schema
-from store.models import ActivityRollup, Batch, Event
+from store.models import ActivityHours, ActivityMix, ActivityRollup, Batch, Event
 from workers.ingest import ingest_batch
 from workers.reference import find_mismatches, load_events
 
@@ -92,9 +93,23 @@ def test_stored_state_equals_offline_recompute(delivery: tuple[list[str], list[l
             rollup_events, rollup_rapid = conn.execute(
                 select(func.sum(ActivityRollup.events), func.sum(ActivityRollup.rapid))
             ).one()
+            mix = dict(
+                ((a, c), (n, r))
+                for a, c, n, r in conn.execute(
+                    select(ActivityMix.action, ActivityMix.category, ActivityMix.events, ActivityMix.rapid)
+                )
+            )
+            hours = dict(((d, h), n) for d, h, n in conn.execute(select(ActivityHours.__table__)))
+            categories = dict(conn.execute(select(Event.event_id, Event.category)).all())
         events = load_events(engine)  # type: ignore[arg-type]
         assert rollup_events == len(events)
         assert rollup_rapid == int(events["is_rapid"].sum())
+        events["category"] = events["event_id"].map(categories).fillna("")
+        expected_mix = events.groupby(["action", "category"])["is_rapid"].agg(["size", "sum"])
+        assert mix == {k: (int(n), int(r)) for k, (n, r) in expected_mix.iterrows()}
+        moment = pd.to_datetime(events["ts_ms"], unit="ms")
+        expected_hours = events.groupby([moment.dt.dayofweek, moment.dt.hour]).size()
+        assert hours == {(int(d), int(h)): int(n) for (d, h), n in expected_hours.items()}
         engine.dispose()  # type: ignore[attr-defined]
 
 
