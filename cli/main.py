@@ -209,6 +209,29 @@ def reconcile(
     run_reconcile(settings, Console(), dry_run=dry_run)
 
 
+bench_app = typer.Typer(help="Benchmarks that print figures (never timed tests).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    events: Annotated[int, typer.Option(min=1000, help="Events to seed.")] = 1_000_000,
+    users: Annotated[int, typer.Option(min=10, help="Users to seed.")] = 300_000,
+    repeats: Annotated[int, typer.Option(min=3, help="Timed runs per callback.")] = 20,
+    output: Annotated[Path, typer.Option(help="Where to write the JSON figures.")] = Path(
+        "artifacts/bench-dashboard.json"
+    ),
+) -> None:
+    """p95 server time of every dashboard refresh callback on a freshly seeded SQLite file."""
+    settings = load_settings()
+    from cli.bench import bench_dashboard as run
+    from cli.bench import print_dashboard, write_result
+
+    result = run(settings, events=events, users=users, repeats=repeats)
+    print_dashboard(result, Console())
+    write_result(result, output)
+
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
