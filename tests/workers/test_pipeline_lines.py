@@ -1,0 +1,71 @@
+"""Line by line through the real pipeline: every produced line is stored once or quarantined as expected."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from config.settings import Settings
+from producer.delivery import Outcome
+from producer.faults import LINE_FAULTS, FaultRates
+from producer.generator import generate_batches, plan_run
+from producer.publisher import Publisher
+from store.db import create_writer_engine, init_schema
+from store.models import Batch, Event, QuarantinedLine
+from store.summaries import ledger_totals
+from tests.support import celery_worker, wait_until
+from workers.celery_app import create_celery_app
+from workers.reference import find_mismatches
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_line_ends_where_the_producer_expects(live_settings: Settings) -> None:
+    settings = live_settings.model_copy(update={"batch_size": 250})
+    engine = create_writer_engine(settings.resolved_database_url)
+    init_schema(engine)
+    rates = FaultRates().with_rates({f.value: 0.01 for f in LINE_FAULTS})
+    rates = rates.with_rates({"duplicate": 0.02, "out_of_order": 0.03})
+    batches = list(generate_batches(plan_run(settings, count=3000, seed=23, rates=rates), count=3000))
+    publisher = Publisher(create_celery_app(settings), settings)
+    for batch in batches:
+        publisher.publish(batch.batch_id, batch.texts, source="lines-test")
+
+    with celery_worker(settings, concurrency=2, name="lines"):
+        wait_until(lambda: ledger_totals(engine).batches == len(batches), timeout_s=180, what="the ledger")
+
+    with engine.connect() as conn:
+        stored_at = {
+            (b, n): e for b, n, e in conn.execute(select(Event.batch_id, Event.line_no, Event.event_id))
+        }
+        held_at = {
+            (b, n): r
+            for b, n, r in conn.execute(
+                select(QuarantinedLine.batch_id, QuarantinedLine.line_no, QuarantinedLine.reason)
+            )
+        }
+        ledger = {
+            b: (r, s, d, q)
+            for b, r, s, d, q in conn.execute(
+                select(Batch.batch_id, Batch.received, Batch.stored_new, Batch.duplicates, Batch.quarantined)
+            )
+        }
+    seen_ids = set(stored_at.values())
+    for batch in batches:
+        for line_no, line in enumerate(batch.lines, start=1):
+            where = (batch.batch_id, line_no)
+            if line.outcome is Outcome.STORED:
+                assert stored_at.get(where) == orjson.loads(line.text)["event_id"], where
+                assert where not in held_at
+            elif line.outcome is Outcome.DUPLICATE:
+                assert where not in stored_at and where not in held_at, where
+                assert orjson.loads(line.text)["event_id"] in seen_ids
+            else:
+                assert held_at.get(where) == line.expected, (where, line.fault, line.text[:120])
+                assert where not in stored_at
+        received, stored, dupes, quarantined = ledger[batch.batch_id]
+        assert received == stored + dupes + quarantined == len(batch.lines)
+    produced = sum(len(b.lines) for b in batches)
+    assert len(stored_at) + len(held_at) + sum(v[2] for v in ledger.values()) == produced
+    assert find_mismatches(engine, settings) == []
