@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from cli.services import child_env, flower_argv, worker_argv
 from cli.supervisor import run_stack
 from config.settings import Settings, get_settings
+from workers.schemas import Reason
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -246,6 +247,29 @@ def db_upgrade() -> None:
     engine = create_writer_engine(settings.resolved_database_url)
     init_schema(engine)
     typer.echo(f"{settings.resolved_database_url}: at revision {current_revision(engine)}")
+
+
+quarantine_app = typer.Typer(
+    help="Quarantined lines: replay them after a limit or rule is fixed.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    reason: Annotated[Reason | None, typer.Option(help="Only lines held for this reason.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Report what would be released; change nothing.")] = False,
+) -> None:
+    """Validate held lines again with the current settings; store (once) and release those that pass."""
+    settings = load_settings()
+    from store.db import create_writer_engine, init_schema
+    from workers.replay import replay_quarantine
+
+    engine = create_writer_engine(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    init_schema(engine)
+    typer.echo(replay_quarantine(engine, settings=settings, reason=reason, dry_run=dry_run).summary())
 
 
 if __name__ == "__main__":

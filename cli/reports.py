@@ -50,14 +50,15 @@ def status_table(totals: LedgerTotals, account: RawAccount, dead_letters: int) -
         ("received", totals.received),
         ("stored (new)", totals.stored_new),
         ("duplicates", totals.duplicates),
-        ("quarantined", totals.quarantined),
+        ("quarantined (held)", totals.held),
+        ("released by replay", totals.released),
         ("missing batches", len(account.missing)),
         ("missing lines", account.missing_lines),
         ("dead-lettered batches", dead_letters),
     ]:
         table.add_row(name, f"{value:,}")
     table.caption = f"last batch {format_ms(totals.last_committed_ms)}; " + (
-        "balanced" if totals.balanced else "UNBALANCED: received != stored + duplicates + quarantined"
+        "balanced" if totals.balanced else "UNBALANCED: received != stored + duplicates + held"
     )
     return table
 

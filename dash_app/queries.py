@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from store.models import ActivityHours, ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
 from store.models import ActivityMix as MixRollup
+from store.summaries import REPLAY_SOURCE
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -132,11 +133,12 @@ class Kpis:
 def fetch_kpis(*, engine: Engine, now_ms: int) -> Kpis:
     """Events stored, current events/s, quarantined and rapid shares, users per band."""
     with engine.connect() as conn:
+        replay = Batch.source == REPLAY_SOURCE  # its lines were received once already
         stored, received, quarantined = conn.execute(
             select(
                 func.coalesce(func.sum(Batch.stored_new), 0),
-                func.coalesce(func.sum(Batch.received), 0),
-                func.coalesce(func.sum(Batch.quarantined), 0),
+                func.coalesce(func.sum(case((replay, 0), else_=Batch.received)), 0),
+                func.coalesce(func.sum(Batch.quarantined - case((replay, Batch.received), else_=0)), 0),
             )
         ).one()
         recent = conn.execute(

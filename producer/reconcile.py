@@ -40,7 +40,8 @@ def iter_raw_batches(raw_dir: Path) -> Iterator[Path]:
 def count_event_lines(path: Path) -> int:
     """Non-blank lines of a raw file: what a worker will count as received."""
     with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        # Blank as the worker sees it: str.strip() also drops e.g. a no-break space.
+        return sum(1 for line in fh if line.decode("utf-8", "surrogateescape").strip())
 
 
 def committed_batch_ids(engine: Engine) -> set[str]:
@@ -67,7 +68,8 @@ def account_raw_logs(raw_dir: Path, engine: Engine) -> RawAccount:
 def resend_missing(account: RawAccount, publisher: Publisher) -> int:
     """Send every missing raw batch again, under its own batch id; returns how many."""
     for path in account.missing:
-        raw_text = path.read_text(encoding="utf-8", errors="surrogateescape").removesuffix("\n")
+        # Bytes, not read_text: universal newlines would turn a CR inside a line into a new line.
+        raw_text = path.read_bytes().decode("utf-8", "surrogateescape").removesuffix("\n")
         publisher.send(
             path.name.removesuffix(RAW_SUFFIX),
             raw_text,

@@ -5,26 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, case, func, inspect, select
 
 from store.models import Alert, Batch, QuarantinedLine
+
+# Ledger source of the batches `ecomrisk quarantine replay` writes (workers.replay).
+REPLAY_SOURCE = "replay"
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerTotals:
-    """Sums over every committed batch."""
+    """Sums over the ledger; a replay batch's lines are released, not received a second time."""
 
-    batches: int
-    received: int
+    batches: int  # replay batches excluded
+    received: int  # replay batches excluded
     stored_new: int
     duplicates: int
-    quarantined: int
+    quarantined: int  # ever quarantined, released lines included
     last_committed_ms: int | None
+    released: int = 0  # quarantined lines a replay stored or counted as duplicates
+    replay_batches: int = 0
+
+    @property
+    def held(self) -> int:
+        """Lines still in quarantine."""
+        return self.quarantined - self.released
 
     @property
     def balanced(self) -> bool:
-        """received = stored new + duplicates + quarantined."""
-        return self.received == self.stored_new + self.duplicates + self.quarantined
+        """received = stored new + duplicates + held in quarantine."""
+        return self.received == self.stored_new + self.duplicates + self.held
 
 
 def has_schema(engine: Engine) -> bool:
@@ -34,15 +44,18 @@ def has_schema(engine: Engine) -> bool:
 
 def ledger_totals(engine: Engine) -> LedgerTotals:
     """Totals of the batch ledger."""
+    replay = Batch.source == REPLAY_SOURCE
     with engine.connect() as conn:
         row = conn.execute(
             select(
-                func.count(),
-                func.coalesce(func.sum(Batch.received), 0),
+                func.count() - func.count(case((replay, 1))),
+                func.coalesce(func.sum(case((replay, 0), else_=Batch.received)), 0),
                 func.coalesce(func.sum(Batch.stored_new), 0),
                 func.coalesce(func.sum(Batch.duplicates), 0),
                 func.coalesce(func.sum(Batch.quarantined), 0),
                 func.max(Batch.committed_ms),
+                func.coalesce(func.sum(case((replay, Batch.received), else_=0)), 0),
+                func.count(case((replay, 1))),
             )
         ).one()
     return LedgerTotals(*(int(v) if v is not None else None for v in row))  # type: ignore[arg-type]
