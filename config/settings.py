@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     # --- input limits and quarantine ------------------------------------------
     max_batch_bytes: int = Field(default=16_000_000, ge=1024, description="Larger batches are refused.")
     max_line_bytes: int = Field(default=16_384, ge=256, description="Longer lines are quarantined.")
-    max_field_chars: int = Field(default=256, ge=8, description="Longest accepted string field.")
+    max_field_chars: int = Field(
+        default=256,
+        ge=8,
+        le=256,
+        description="Longest accepted string field (at most the column width, 256).",
+    )
     max_amount: float = Field(default=1_000_000.0, gt=0, description="Largest accepted amount.")
     quarantine_detail_chars: int = Field(default=500, ge=50, description="Detail text is cut here.")
 

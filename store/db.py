@@ -1,11 +1,13 @@
-"""Engines and sessions: SQLite in WAL with IMMEDIATE write transactions, PostgreSQL as is."""
+"""Engines, sessions and writer locks: SQLite in WAL with IMMEDIATE writes, PostgreSQL with advisory locks."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -27,7 +29,9 @@ def sqlite_path(url: str) -> Path | None:
 def create_writer_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     """An engine for writers; on SQLite every transaction begins IMMEDIATE."""
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True)
+        # Pinned, not left to the server default: under REPEATABLE READ or SERIALIZABLE the
+        # snapshot would be taken before `hold_locks` returns, hiding what the lock waited for.
+        return create_engine(url, pool_pre_ping=True, isolation_level="READ COMMITTED")
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,27 @@ def create_reader_engine(url: str, *, busy_timeout_ms: int = 5_000) -> Engine:
         conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(%s)"
+
+
+def advisory_key(namespace: str, name: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for a name within a namespace."""
+    data = f"{namespace}\0{name}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def hold_locks(conn: Connection, namespace: str, names: Iterable[str], *, shared: bool = False) -> None:
+    """Hold PostgreSQL advisory locks on these names until the transaction ends; no-op on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE already serialises every writer
+    keys = sorted({advisory_key(namespace, name) for name in names})
+    if keys:
+        # Every transaction takes its keys in ascending order, so no two can wait on each other in
+        # a cycle; executemany pipelines the statements and runs them in that order.
+        conn.exec_driver_sql(_LOCK_SHARED if shared else _LOCK, [(key,) for key in keys])
 
 
 def init_schema(engine: Engine) -> None:

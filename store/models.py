@@ -8,7 +8,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Identifiers sort by code point everywhere, as in the offline reference ("C" on PostgreSQL).
-Key = String(128).with_variant(String(128, collation="C"), "postgresql")
+Key = String(256).with_variant(String(256, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -22,7 +22,7 @@ class Event(Base):
 
     event_id: Mapped[str] = mapped_column(Key, primary_key=True)
     user_id: Mapped[str] = mapped_column(Key)
-    session_id: Mapped[str | None] = mapped_column(String(128))
+    session_id: Mapped[str | None] = mapped_column(String(256))
     action: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(256))
     product: Mapped[str | None] = mapped_column(String(256))
@@ -97,7 +97,7 @@ class Alert(Base):
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(256))
     created_ms: Mapped[int] = mapped_column(BigInteger)
     score: Mapped[int] = mapped_column(Integer)
     band: Mapped[str] = mapped_column(String(16))

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
+from store.db import hold_locks
 from store.models import (
     ActivityHours,
     ActivityMix,
@@ -36,6 +37,11 @@ from workers.sequence import (
 from workers.validation import Limits, ParsedBatch, parse_batch, reject_batch
 
 _CHUNK = 500  # bound parameters per statement stay far below every backend's limit
+# A batch with more distinct users locks the whole store instead of each user, so no batch
+# holds more than this many advisory locks (PostgreSQL's lock table is 6,400 by default).
+MAX_USER_LOCKS = 512
+# Passes of one batch on PostgreSQL when a new event id is committed meanwhile by another user's batch.
+_ID_RACE_PASSES = 3
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _AGGREGATE_FIELDS = tuple(UserAggregates.__dataclass_fields__)
@@ -139,6 +145,10 @@ def quarantine_whole_batch(
         )
 
 
+class EventIdRace(Exception):
+    """A new event's id was committed meanwhile by a batch that did not hold this user's lock."""
+
+
 def store_batch(
     conn: Connection,
     *,
@@ -151,6 +161,8 @@ def store_batch(
     at_ms: int,
 ) -> BatchOutcome:
     """Apply a parsed batch inside the caller's transaction; a committed batch id is a no-op."""
+    # A second delivery racing the first waits here, then finds its ledger row.
+    hold_locks(conn, "batch", [batch_id])
     done = conn.execute(select(Batch).where(Batch.batch_id == batch_id)).first()
     if done is not None:
         row = done[0] if isinstance(done[0], Batch) else done
@@ -162,6 +174,40 @@ def store_batch(
             row.quarantined,
             already_committed=True,
         )
+    # Every read of a user's stored events or risk row below happens under that user's lock.
+    _lock_users(conn, {e.user_id for e in parsed.events})
+    args = (parsed, raw_text, rules, batch_id, source, produced_ms, at_ms)
+    if conn.dialect.name != "postgresql":
+        return _store_new(conn, *args)
+    for _ in range(_ID_RACE_PASSES - 1):
+        try:
+            with conn.begin_nested():
+                return _store_new(conn, *args)
+        except EventIdRace:
+            continue  # the rival batch has committed: this pass quarantines its ids as clashes
+    return _store_new(conn, *args)
+
+
+def _lock_users(conn: Connection, user_ids: set[str]) -> None:
+    """On PostgreSQL, hold the write lock of each user, or of the whole store for a batch of many users."""
+    if len(user_ids) > MAX_USER_LOCKS:
+        hold_locks(conn, "store", ["all"])
+        return
+    hold_locks(conn, "store", ["all"], shared=True)
+    hold_locks(conn, "user", user_ids)
+
+
+def _store_new(
+    conn: Connection,
+    parsed: ParsedBatch,
+    raw_text: str,
+    rules: IngestRules | None,
+    batch_id: str,
+    source: str,
+    produced_ms: int | None,
+    at_ms: int,
+) -> BatchOutcome:
+    """Store a batch that is not in the ledger yet; its users are locked."""
     new_events, duplicates, rejections = _split_new(conn, parsed, raw_text)
     alerts = 0
     if new_events:
@@ -238,9 +284,14 @@ def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
 
 
 # A per-connection scratch table of (user, earliest new timestamp): fixed SQL, compiled once.
-_STARTS_DDL = text(
-    "CREATE TEMP TABLE IF NOT EXISTS batch_starts (user_id VARCHAR(128) PRIMARY KEY, t0 BIGINT NOT NULL)"
-)
+# On PostgreSQL its user_id shares the "C" collation of events.user_id, so joins use that index.
+_STARTS_DDL = {
+    dialect: text(
+        f"CREATE TEMP TABLE IF NOT EXISTS batch_starts (user_id VARCHAR(128){collate} PRIMARY KEY,"
+        " t0 BIGINT NOT NULL)"
+    )
+    for dialect, collate in (("sqlite", ""), ("postgresql", ' COLLATE "C"'))
+}
 _STARTS_CLEAR = text("DELETE FROM batch_starts")
 _TAIL_SQL = text(
     "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
@@ -280,7 +331,7 @@ def _load_user_work(
             SeqRow(e.event_id, e.user_id, e.ts_ms, e.action, e.amount_cents, is_new=True)
         )
     old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
-    conn.execute(_STARTS_DDL)
+    conn.execute(_STARTS_DDL[conn.dialect.name])
     conn.execute(_STARTS_CLEAR)
     execute_many(conn, "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})", list(starts.items()))
     for r in conn.execute(_TAIL_SQL):
@@ -340,8 +391,10 @@ def _apply_new_events(
                 for r in changed
             ],
         )
+    alerts = _update_user_risk(conn, deltas, rules=rules.risk, batch_id=batch_id, at_ms=at_ms)
+    # Last: a few rollup rows are shared by every batch; on PostgreSQL their row locks last until commit.
     _update_rollups(conn, events, derived, changed, old_keys)
-    return _update_user_risk(conn, deltas, rules=rules.risk, batch_id=batch_id, at_ms=at_ms)
+    return alerts
 
 
 def _seconds(gap_ms: int | None) -> float | None:
@@ -354,15 +407,18 @@ _INSERT_EVENTS = (
     " session_no, burst_len) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
     " {p}, {p}, {p}, {p}, {p}, {p})"
 )
+# PostgreSQL: an id that another user's batch committed meanwhile is skipped, then detected.
+_INSERT_EVENTS_PG = _INSERT_EVENTS + " ON CONFLICT (event_id) DO NOTHING"
 
 
-def execute_many(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """Run a fixed statement once per row through the driver's executemany; `{p}` marks a parameter.
+def execute_many(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> int:
+    """Run a fixed statement once per row through the driver's executemany; return the rows affected.
 
-    The hot path skips SQLAlchemy's per-row parameter processing; values stay bound parameters.
+    `{p}` marks a parameter. The hot path skips SQLAlchemy's per-row parameter processing; values
+    stay bound parameters.
     """
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(statement.replace("{p}", marker), rows)
+    return conn.exec_driver_sql(statement.replace("{p}", marker), rows).rowcount
 
 
 def _insert_events(
@@ -374,7 +430,8 @@ def _insert_events(
     at_ms: int,
 ) -> None:
     rows = []
-    for e in events:
+    # Id order: two batches that insert the same ids wait for each other in one order, never a cycle.
+    for e in sorted(events, key=lambda e: e.event_id):
         d = derived[e.event_id]
         rows.append(
             (
@@ -399,7 +456,12 @@ def _insert_events(
                 d.burst_len,
             )
         )
-    execute_many(conn, _INSERT_EVENTS, rows)
+    if conn.dialect.name != "postgresql":
+        execute_many(conn, _INSERT_EVENTS, rows)
+        return
+    inserted = execute_many(conn, _INSERT_EVENTS_PG, rows)
+    if inserted != len(rows):
+        raise EventIdRace(f"{len(rows) - inserted} of {len(rows)} event ids were committed meanwhile")
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
@@ -456,7 +518,8 @@ def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[
         index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in counters}
     )
     names = [*keys, *counters]
-    payload = [dict(zip(names, row, strict=True)) for row in rows]
+    # Key order: concurrent batches lock shared rollup rows in one order, never a cycle.
+    payload = [dict(zip(names, row, strict=True)) for row in sorted(rows)]
     for start in range(0, len(payload), _CHUNK):
         conn.execute(stmt, payload[start : start + _CHUNK])
 

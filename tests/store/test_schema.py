@@ -4,18 +4,47 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, select, text
 
 from config.settings import Settings
+from dash_app.bench import fill_required
 from store.db import create_writer_engine, init_schema
-from store.models import Base
+from store.models import Base, UserRisk
 from store.schema import current_revision, head_revision
 
 
-def test_migrations_match_the_models_and_are_idempotent(settings: Settings) -> None:
-    engine = create_writer_engine(settings.resolved_database_url)
+def test_migrations_match_the_models_and_are_idempotent(db_settings: Settings) -> None:
+    engine = create_writer_engine(db_settings.resolved_database_url)
     assert current_revision(engine) is None
     init_schema(engine)
     init_schema(engine)
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    engine.dispose()
+
+
+def test_identifiers_sort_by_code_point_like_the_offline_reference(db_settings: Settings) -> None:
+    engine = create_writer_engine(db_settings.resolved_database_url)
+    init_schema(engine)
+    ids = ["b", "B", "a-2", "a_1", "a", "Z", "é", "e", "10", "9", "ü", " x"]
+    with engine.begin() as conn:
+        conn.execute(insert(UserRisk), [fill_required(UserRisk, {"user_id": u, "markers": []}) for u in ids])
+    with engine.connect() as conn:
+        stored = list(conn.scalars(select(UserRisk.user_id).order_by(UserRisk.user_id)))
+    assert stored == sorted(ids)  # pandas sorts str by code point, as Python does
+    if engine.dialect.name == "postgresql":  # whatever the database's own collation is
+        with engine.connect() as conn:
+            collations = conn.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND column_name IN ('event_id', 'user_id')"
+                    " AND table_name IN ('events', 'user_risk') ORDER BY 1, 2"
+                )
+            ).all()
+        assert [tuple(c) for c in collations] == [
+            ("events", "event_id", "C"),
+            ("events", "user_id", "C"),
+            ("user_risk", "user_id", "C"),
+        ]
+    engine.dispose()

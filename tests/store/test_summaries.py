@@ -1,4 +1,4 @@
-"""Ledger, quarantine and alert summaries over a real SQLite file filled by the real ingest path."""
+"""Ledger, quarantine and alert summaries over SQLite and PostgreSQL, filled by the real ingest path."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from store.summaries import has_schema, latest_alerts, ledger_totals, quarantine
 from workers.ingest import ingest_batch
 
 
-def test_summaries_follow_the_ledger(settings: Settings) -> None:
-    engine = create_writer_engine(settings.resolved_database_url)
+def test_summaries_follow_the_ledger(db_settings: Settings) -> None:
+    engine = create_writer_engine(db_settings.resolved_database_url)
     assert not has_schema(engine)
     init_schema(engine)
     assert ledger_totals(engine).batches == 0
@@ -30,9 +30,11 @@ def test_summaries_follow_the_ledger(settings: Settings) -> None:
         for i in range(30)
     ]
     ingest_batch(
-        engine, settings=settings, batch_id="one", raw_text="\n".join([*bot, "nope", bot[0]]), source="t"
+        engine, settings=db_settings, batch_id="one", raw_text="\n".join([*bot, "nope", bot[0]]), source="t"
     )
-    ingest_batch(engine, settings=settings, batch_id="one", raw_text="ignored: already committed", source="t")
+    ingest_batch(
+        engine, settings=db_settings, batch_id="one", raw_text="ignored: already committed", source="t"
+    )
     totals = ledger_totals(engine)
     assert (totals.batches, totals.received, totals.stored_new, totals.duplicates, totals.quarantined) == (
         1,
@@ -47,10 +49,11 @@ def test_summaries_follow_the_ledger(settings: Settings) -> None:
     assert [a["user_id"] for a in alerts] == ["bot"]
     assert alerts[0]["risk_kind"] == "automation"
     assert alerts[0]["reasons"][0]["name"] == "regular_timing"
+    engine.dispose()
 
 
-def test_an_alert_is_written_once_per_crossing_not_per_batch(settings: Settings) -> None:
-    engine = create_writer_engine(settings.resolved_database_url)
+def test_an_alert_is_written_once_per_crossing_not_per_batch(db_settings: Settings) -> None:
+    engine = create_writer_engine(db_settings.resolved_database_url)
     init_schema(engine)
     start = datetime.now(UTC) - timedelta(hours=2)
 
@@ -68,5 +71,8 @@ def test_an_alert_is_written_once_per_crossing_not_per_batch(settings: Settings)
         )
 
     for k in range(5):
-        ingest_batch(engine, settings=settings, batch_id=f"k{k}", raw_text=bot_batch(20 * k, 20), source="t")
+        ingest_batch(
+            engine, settings=db_settings, batch_id=f"k{k}", raw_text=bot_batch(20 * k, 20), source="t"
+        )
     assert len(latest_alerts(engine)) == 1
+    engine.dispose()

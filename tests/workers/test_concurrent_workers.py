@@ -1,4 +1,4 @@
-"""Two real Celery workers on a real Redis write the same users at once; results stay exact."""
+"""Four concurrent writers (two Celery workers x two processes) write the same users; results stay exact."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ def make_lines(count: int, seed: int) -> list[str]:
     return lines
 
 
-def test_two_workers_concurrently_match_the_offline_recompute(live_settings: Settings) -> None:
-    engine = create_writer_engine(live_settings.resolved_database_url)
+def test_four_writers_concurrently_match_the_offline_recompute(live_db_settings: Settings) -> None:
+    engine = create_writer_engine(live_db_settings.resolved_database_url)
     init_schema(engine)
     lines = make_lines(3000, seed=7)
     lines[10] = "{broken json"
     batches = [lines[i : i + 60] for i in range(0, len(lines), 60)]
-    app = create_celery_app(live_settings)
+    app = create_celery_app(live_db_settings)
     for n, batch in enumerate(batches):
         app.send_task(
             INGEST_TASK,
@@ -56,14 +56,14 @@ def test_two_workers_concurrently_match_the_offline_recompute(live_settings: Set
                 "source": "test",
                 "produced_ms": 0,
             },
-            queue=live_settings.queue_name,
+            queue=live_db_settings.queue_name,
         )
     # Redeliver a few batches, as a lost ack would.
     for n in (0, 5, 9):
         app.send_task(
             INGEST_TASK,
             kwargs={"batch_id": f"cw-{n:03d}", "raw_text": "\n".join(batches[n]), "source": "test"},
-            queue=live_settings.queue_name,
+            queue=live_db_settings.queue_name,
         )
 
     def committed() -> int | None:
@@ -72,8 +72,8 @@ def test_two_workers_concurrently_match_the_offline_recompute(live_settings: Set
         return n if n == len(batches) else None
 
     with (
-        celery_worker(live_settings, concurrency=2, name="a"),
-        celery_worker(live_settings, concurrency=2, name="b"),
+        celery_worker(live_db_settings, concurrency=2, name="a"),
+        celery_worker(live_db_settings, concurrency=2, name="b"),
     ):
         wait_until(committed, timeout_s=180, what="every batch in the ledger")
 
@@ -84,4 +84,5 @@ def test_two_workers_concurrently_match_the_offline_recompute(live_settings: Set
             select(func.sum(Batch.received), func.sum(Batch.stored_new), func.sum(Batch.quarantined))
         ).one()
     assert tuple(totals) == (len(lines), len(lines) - 1, 1)
-    assert find_mismatches(engine, live_settings) == []
+    assert find_mismatches(engine, live_db_settings) == []
+    engine.dispose()

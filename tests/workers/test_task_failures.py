@@ -20,15 +20,22 @@ pytestmark = pytest.mark.integration
 LINE = '{"event_id": "x1", "user_id": "u", "action": "view", "timestamp": "2026-11-01T00:00:00Z"}'
 
 
-def test_unwritable_database_is_retried_then_dead_lettered(tmp_path: Path, redis_url: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_unwritable_database_is_retried_then_dead_lettered(
+    tmp_path: Path, redis_url: str, backend: str
+) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the database folder should be")
+    unwritable = {
+        "sqlite": f"sqlite:///{blocker / 'db.sqlite'}",
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/test",  # nothing listens on port 1
+    }
     settings = Settings(
         data_dir=tmp_path / "data",
         redis_url=redis_url,
         queue_name="fail-q",
         task_max_attempts=2,
-        database_url=f"sqlite:///{blocker / 'db.sqlite'}",
+        database_url=unwritable[backend],
     )
     app = create_celery_app(settings)
     app.send_task(INGEST_TASK, kwargs={"batch_id": "doomed", "raw_text": LINE, "source": "t"}, queue="fail-q")
@@ -39,13 +46,15 @@ def test_unwritable_database_is_retried_then_dead_lettered(tmp_path: Path, redis
     assert "3 deliveries" not in str(letters) and "2 deliveries failed" in str(letters["doomed"]["reason"])
 
 
-def test_poison_batch_is_quarantined_after_max_attempts(tmp_path: Path, redis_url: str) -> None:
+def test_poison_batch_is_quarantined_after_max_attempts(
+    tmp_path: Path, redis_url: str, database_url: str
+) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
         redis_url=redis_url,
         queue_name="poison-q",
         task_max_attempts=3,
-        database_url=f"sqlite:///{tmp_path / 'p.db'}",
+        database_url=database_url,
     )
     engine = create_writer_engine(settings.resolved_database_url)
     init_schema(engine)
@@ -69,3 +78,4 @@ def test_poison_batch_is_quarantined_after_max_attempts(tmp_path: Path, redis_ur
         reasons = conn.execute(select(QuarantinedLine.line_no, QuarantinedLine.reason)).all()
     assert sorted(reasons) == [(1, "poison_batch"), (2, "poison_batch")]
     assert book.client.get("ecomrisk:attempts:poison") is None
+    engine.dispose()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 08:26:55.465965
+Create Date: 2026-11-27 09:04:15.693398
 
 """
 
@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("user_id", sa.String(length=128), nullable=False),
+        sa.Column("user_id", sa.String(length=256), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("score", sa.Integer(), nullable=False),
         sa.Column("band", sa.String(length=16), nullable=False),
@@ -80,15 +80,15 @@ def upgrade() -> None:
         "events",
         sa.Column(
             "event_id",
-            sa.String(length=128).with_variant(sa.String(length=128, collation="C"), "postgresql"),
+            sa.String(length=256).with_variant(sa.String(length=256, collation="C"), "postgresql"),
             nullable=False,
         ),
         sa.Column(
             "user_id",
-            sa.String(length=128).with_variant(sa.String(length=128, collation="C"), "postgresql"),
+            sa.String(length=256).with_variant(sa.String(length=256, collation="C"), "postgresql"),
             nullable=False,
         ),
-        sa.Column("session_id", sa.String(length=128), nullable=True),
+        sa.Column("session_id", sa.String(length=256), nullable=True),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("category", sa.String(length=256), nullable=True),
         sa.Column("product", sa.String(length=256), nullable=True),
@@ -132,7 +132,7 @@ def upgrade() -> None:
         "user_risk",
         sa.Column(
             "user_id",
-            sa.String(length=128).with_variant(sa.String(length=128, collation="C"), "postgresql"),
+            sa.String(length=256).with_variant(sa.String(length=256, collation="C"), "postgresql"),
             nullable=False,
         ),
         sa.Column("events", sa.Integer(), nullable=False),
