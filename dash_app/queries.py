@@ -9,6 +9,7 @@ raises: the result carries `problem`, a sentence the panel shows instead of data
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,10 @@ def database_label(engine: Engine) -> str:
     return make_url(str(engine.url)).render_as_string(hide_password=True)
 
 
+# SQLite says "no such table: batches"; PostgreSQL says 'relation "batches" does not exist'.
+_MISSING_TABLE = re.compile(r'no such table: (?P<table>\w+)|relation "(?:\w+\.)?(?P<pg>\w+)" does not exist')
+
+
 def describe_unavailable(engine: Engine, exc: SQLAlchemyError) -> str:
     """A sentence saying why the database could not be read, and what to do."""
     where = database_label(engine)
@@ -64,8 +69,9 @@ def describe_unavailable(engine: Engine, exc: SQLAlchemyError) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     if path is not None and not path.exists():
         return f"No database yet at {where}: start the workers."
-    if "no such table" in text or "does not exist" in text:
-        table = text.split(":", 1)[-1].strip().split("\n")[0]
+    missing = _MISSING_TABLE.search(text)
+    if missing:
+        table = missing["table"] or missing["pg"]
         return f"The database at {where} has no table {table} yet: start the workers."
     if "locked" in text or "busy" in text:
         return f"The database at {where} is busy; retrying on the next refresh."

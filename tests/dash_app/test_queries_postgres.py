@@ -66,9 +66,6 @@ def test_unreachable_server_is_a_sentence_not_an_error(name: str) -> None:
     assert result.problem is not None and result.problem.startswith("Cannot read the database at postgresql")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="dash_app.queries.describe_unavailable parses only SQLite's 'no such table: X'"
-)
 def test_schema_without_tables_names_the_missing_table(reader: Engine) -> None:
     problem = q.fetch_kpis(engine=reader, now_ms=NOW_MS).problem
     assert problem is not None and "has no table batches yet" in problem
