@@ -27,7 +27,7 @@ format: bootstrap ## Format the code and apply safe lint fixes
 bench: bootstrap ## Run the benchmark: ecomrisk bench (ARGS are passed on)
 	$(ECOMRISK) bench $(ARGS)
 
-chaos: bootstrap ## Run the fault-injection scenario: ecomrisk chaos (ARGS are passed on)
+chaos: bootstrap ## 2 min of load, kill -9 of workers, a Redis restart; PASS/FAIL (ARGS=--duration 20)
 	$(ECOMRISK) chaos $(ARGS)
 
 clean: ## Remove caches and build output; keeps .venv and data/

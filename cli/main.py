@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -208,6 +209,36 @@ def reconcile(
     from cli.reports import run_reconcile
 
     run_reconcile(settings, Console(), dry_run=dry_run)
+
+
+@app.command()
+def chaos(
+    duration: Annotated[float, typer.Option(min=5, help="Seconds of load and faults.")] = 120.0,
+    kill_every: Annotated[float, typer.Option(min=0.5, help="Mean seconds between two kill -9.")] = 4.0,
+    rate: Annotated[
+        float | None, typer.Option(min=1, help="Events/s; default ECOMRISK_PRODUCER_RATE.")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the events and of the victims.")] = 1,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Fresh directory for Redis, SQLite, raw logs; default a temp dir.")
+    ] = None,
+) -> None:
+    """Load with kill -9 of workers and a Redis restart on a private stack; PASS only if nothing is lost."""
+    settings = load_settings()
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        raise fail(f"--data-dir {data_dir} is not empty: chaos needs a fresh directory.")
+    from cli.chaos import run_chaos
+
+    code = run_chaos(
+        settings,
+        Console(),
+        data_dir=data_dir or Path(tempfile.mkdtemp(prefix="ecomrisk-chaos-")),
+        duration_s=duration,
+        kill_every_s=kill_every,
+        rate=rate or settings.producer_rate,
+        seed=seed,
+    )
+    raise typer.Exit(code)
 
 
 bench_app = typer.Typer(help="Benchmarks that print figures (never timed tests).", no_args_is_help=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -82,9 +86,10 @@ def produce(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     publisher = Publisher(_celery_app(settings), settings)
-    summary = run_generator(
-        config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=progress
-    )
+    with sigterm_as_interrupt():
+        summary = run_generator(
+            config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=progress
+        )
     typer.echo(_describe_run(summary, settings))
 
 
@@ -140,6 +145,20 @@ def import_file(
         progress=progress,
     )
     typer.echo(_describe_import(summary, settings))
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM (docker stop, systemd, kill) stops a run exactly as Ctrl-C does."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _settings(batch_size: int | None) -> Settings:

@@ -42,7 +42,12 @@ class DeliveryBook:
     def dead_letter(self, batch_id: str, *, reason: str) -> None:
         """Park a batch that could not be stored or quarantined; its raw log still has it."""
         record = orjson.dumps({"reason": reason, "at_ms": time.time_ns() // 1_000_000})
-        self.client.hset(DEAD_LETTERS, batch_id, record)
+        pipe = self.client.pipeline()
+        pipe.hset(DEAD_LETTERS, batch_id, record)
+        # Reconcile re-sends it once storage is back: with the spent count it would be taken
+        # for poison on that first delivery and quarantined whole instead of stored.
+        pipe.delete(ATTEMPTS_PREFIX + batch_id)
+        pipe.execute()
 
     def dead_letters(self) -> dict[str, dict[str, object]]:
         """Every parked batch id with its reason."""

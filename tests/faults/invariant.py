@@ -1,0 +1,48 @@
+"""The check every fault test ends with: nothing lost, nothing stored twice, flags exact."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from cli.chaos import Invariant, Settled, check_invariant, invariant_table, settle
+from config.settings import Settings
+
+# Celery's line for a task that raised instead of retrying: the exception escaped.
+ESCAPED = "raised unexpected"
+
+
+def describe(invariant: Invariant) -> str:
+    """The invariant's figures and every broken rule, as text for an assertion message."""
+    console = Console(file=io.StringIO(), width=160, record=True)
+    console.print(invariant_table(invariant))
+    for problem in invariant.problems():
+        console.print(problem)
+    return console.export_text()
+
+
+def assert_invariant(settings: Settings, *, timeout_s: float = 60.0) -> tuple[Settled, Invariant]:
+    """Settle (drain, reconcile, drain), then assert every rule of cli.chaos.Invariant."""
+    # Raw lines = stored + duplicates + quarantined with 0 missing, no batch twice, every valid
+    # event id stored, no dead letter left, and the store equal to the pandas recompute.
+    settled = settle(settings, Console(file=io.StringIO()), timeout_s=timeout_s)
+    invariant = check_invariant(settings)
+    assert invariant.ok, describe(invariant)
+    assert settled.missing == 0
+    assert invariant.raw_batches > 0 and invariant.stored_new > 0
+    return settled, invariant
+
+
+def escaped_errors(log_text: str) -> list[str]:
+    """Log lines of tasks whose exception escaped instead of ending in a retry."""
+    return [line for line in log_text.splitlines() if ESCAPED in line]
+
+
+def unretried_lock_errors(log_text: str) -> list[str]:
+    """Lines naming 'database is locked' that are not the task's retry warning or Celery's retry."""
+    return [
+        line
+        for line in log_text.splitlines()
+        if "database is locked" in line and "retrying" not in line and "Retry in" not in line
+    ]
