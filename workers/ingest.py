@@ -23,7 +23,7 @@ from store.models import (
     QuarantinedLine,
     UserRisk,
 )
-from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess
+from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess, risk_columns
 from workers.schemas import CleanEvent, Reason, Rejection
 from workers.sequence import (
     PURCHASE,
@@ -597,21 +597,9 @@ def merge_aggregates(old: Any | None, delta: UserDelta) -> UserAggregates:
 
 
 def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> dict[str, Any]:
-    f = result.features
     return {
         "user_id": user_id,
-        **{name: getattr(agg, name) for name in _AGGREGATE_FIELDS},
-        "rapid_share": f.rapid_share,
-        "gap_mean_s": f.gap_mean_s,
-        "gap_cv": f.gap_cv,
-        "steady_share": f.steady_share,
-        "night_share": f.night_share,
-        "avg_session_s": f.avg_session_s,
-        "automation_score": result.automation_score,
-        "loss_of_control_score": result.loss_of_control_score,
-        "score": result.score,
-        "band": result.band.value,
-        "risk_kind": result.kind.value,
+        **risk_columns(agg, result),
         "markers": result.markers_json(),
         "updated_ms": at_ms,
     }

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from config.settings import Settings
 from store.models import Event, UserRisk
-from workers.risk import RiskRules, UserAggregates, assess
+from workers.risk import RiskRules, UserAggregates, assess, risk_columns
 
 EVENT_FLAG_COLUMNS = ["gap_ms", "is_rapid", "is_steady", "session_no", "burst_len"]
 EXACT_USER_COLUMNS = [
@@ -107,23 +107,7 @@ def _window_peaks(purchases: pd.DataFrame, window_ms: int) -> pd.DataFrame:
 
 def _score_row(user_id: Any, row: pd.Series, rules: RiskRules) -> dict[str, Any]:
     aggregates = UserAggregates(**{name: int(row[name]) for name in UserAggregates.__dataclass_fields__})
-    result = assess(aggregates, rules)
-    f = result.features
-    return {
-        "user_id": user_id,
-        **{name: getattr(aggregates, name) for name in UserAggregates.__dataclass_fields__},
-        "rapid_share": f.rapid_share,
-        "gap_mean_s": f.gap_mean_s,
-        "gap_cv": f.gap_cv,
-        "steady_share": f.steady_share,
-        "night_share": f.night_share,
-        "avg_session_s": f.avg_session_s,
-        "automation_score": result.automation_score,
-        "loss_of_control_score": result.loss_of_control_score,
-        "score": result.score,
-        "band": result.band.value,
-        "risk_kind": result.kind.value,
-    }
+    return {"user_id": user_id, **risk_columns(aggregates, assess(aggregates, rules))}
 
 
 def load_events(engine: Engine) -> pd.DataFrame:

@@ -175,6 +175,25 @@ def assess(agg: UserAggregates, rules: RiskRules) -> Assessment:
     return Assessment(features, automation, loss, score, rules.band_of(score), kind, markers)
 
 
+def risk_columns(agg: UserAggregates, result: Assessment) -> dict[str, Any]:
+    """The user-risk columns of one user: aggregates, derived features, scores, band and kind."""
+    f = result.features
+    return {
+        **{name: getattr(agg, name) for name in UserAggregates.__dataclass_fields__},
+        "rapid_share": f.rapid_share,
+        "gap_mean_s": f.gap_mean_s,
+        "gap_cv": f.gap_cv,
+        "steady_share": f.steady_share,
+        "night_share": f.night_share,
+        "avg_session_s": f.avg_session_s,
+        "automation_score": result.automation_score,
+        "loss_of_control_score": result.loss_of_control_score,
+        "score": result.score,
+        "band": result.band.value,
+        "risk_kind": result.kind.value,
+    }
+
+
 def _fired_markers(agg: UserAggregates, f: Features, rules: RiskRules) -> list[Marker]:
     fired: list[Marker] = []
     enough_gaps = agg.gap_count >= rules.min_gaps_for_regularity
