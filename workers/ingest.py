@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from config.settings import Settings
 from store.db import hold_locks
@@ -19,8 +19,6 @@ from store.models import (
     ActivityRollup,
     Alert,
     Batch,
-    Event,
-    QuarantinedLine,
     UserRisk,
 )
 from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess, risk_columns
@@ -278,8 +276,8 @@ def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(event_ids), _CHUNK):
         chunk = event_ids[start : start + _CHUNK]
-        rows = conn.execute(select(Event.event_id, Event.content_hash).where(Event.event_id.in_(chunk)))
-        found.update({r.event_id: r.content_hash for r in rows})
+        query = f"SELECT event_id, content_hash FROM events WHERE event_id IN ({_marks(len(chunk))})"  # noqa: S608
+        found.update(fetch_many(conn, query, chunk))
     return found
 
 
@@ -293,10 +291,12 @@ _STARTS_DDL = {
     for dialect, collate in (("sqlite", ""), ("postgresql", ' COLLATE "C"'))
 }
 _STARTS_CLEAR = text("DELETE FROM batch_starts")
+# CROSS JOIN pins batch_starts as the outer loop: SQLite has no statistics for the temp table
+# and would otherwise scan all of events, a cost that grows with the table.
 _TAIL_SQL = text(
     "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
     " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len"
-    " FROM batch_starts b JOIN events e ON e.user_id = b.user_id AND e.ts_ms >= b.t0"
+    " FROM batch_starts b CROSS JOIN events e WHERE e.user_id = b.user_id AND e.ts_ms >= b.t0"
 )
 _ANCHOR_SQL = text(
     "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
@@ -304,8 +304,8 @@ _ANCHOR_SQL = text(
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
 _LOOKBACK_SQL = text(
-    "SELECT e.user_id, e.ts_ms, e.amount_cents FROM batch_starts b JOIN events e"
-    " ON e.user_id = b.user_id AND e.action = 'purchase'"
+    "SELECT e.user_id, e.ts_ms, e.amount_cents FROM batch_starts b CROSS JOIN events e"
+    " WHERE e.user_id = b.user_id AND e.action = 'purchase'"
     " AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms"
 )
 
@@ -411,14 +411,24 @@ _INSERT_EVENTS = (
 _INSERT_EVENTS_PG = _INSERT_EVENTS + " ON CONFLICT (event_id) DO NOTHING"
 
 
+def _driver_sql(conn: Connection, statement: str) -> str:
+    return statement.replace("{p}", "?" if conn.dialect.paramstyle == "qmark" else "%s")
+
+
 def execute_many(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> int:
     """Run a fixed statement once per row through the driver's executemany; return the rows affected.
 
     `{p}` marks a parameter. The hot path skips SQLAlchemy's per-row parameter processing; values
     stay bound parameters.
     """
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return conn.exec_driver_sql(statement.replace("{p}", marker), rows).rowcount
+    if not rows:
+        return 0
+    return conn.exec_driver_sql(_driver_sql(conn, statement), rows).rowcount
+
+
+def fetch_many(conn: Connection, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a fixed query with `{p}` parameters through the driver; rows as plain tuples."""
+    return [tuple(row) for row in conn.exec_driver_sql(_driver_sql(conn, statement), tuple(params))]
 
 
 def _insert_events(
@@ -464,11 +474,6 @@ def _insert_events(
         raise EventIdRace(f"{len(rows) - inserted} of {len(rows)} event ids were committed meanwhile")
 
 
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    """The dialect's INSERT, which carries on_conflict_do_update/do_nothing."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _update_rollups(
     conn: Connection,
     events: list[CleanEvent],
@@ -509,34 +514,46 @@ def _update_rollups(
 
 def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Upsert rows of (*keys, *counts), adding the counts to any stored ones."""
-    if not rows:
-        return
     table = model.__table__
     counters = [c.name for c in table.columns if c.name not in keys]
-    stmt = _dialect_insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={name: table.c[name] + stmt.excluded[name] for name in counters}
-    )
     names = [*keys, *counters]
+    # Identifiers come from the schema; every value stays a bound parameter.
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({_marks(len(names))})"  # noqa: S608
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
+    )
     # Key order: concurrent batches lock shared rollup rows in one order, never a cycle.
-    payload = [dict(zip(names, row, strict=True)) for row in sorted(rows)]
-    for start in range(0, len(payload), _CHUNK):
-        conn.execute(stmt, payload[start : start + _CHUNK])
+    execute_many(conn, statement, sorted(rows))
+
+
+# The batch's users are the rows of batch_starts (see _load_user_work).
+def _marks(count: int) -> str:
+    return ", ".join(["{p}"] * count)
+
+
+# Identifiers in the SQL below come from the schema; every value stays a bound parameter.
+_STORED_RISK_SQL = text(
+    f"SELECT r.user_id, r.band, {', '.join('r.' + name for name in _AGGREGATE_FIELDS)}"  # noqa: S608
+    " FROM batch_starts b CROSS JOIN user_risk r WHERE r.user_id = b.user_id"
+)
+_RISK_COLUMNS = tuple(c.name for c in UserRisk.__table__.columns)
+_UPSERT_RISK = (
+    f"INSERT INTO user_risk ({', '.join(_RISK_COLUMNS)}) VALUES ({_marks(len(_RISK_COLUMNS))})"  # noqa: S608
+    " ON CONFLICT (user_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _RISK_COLUMNS if name != "user_id")
+)
 
 
 def _update_user_risk(
     conn: Connection, deltas: dict[str, UserDelta], *, rules: RiskRules, batch_id: str, at_ms: int
 ) -> int:
     """Fold each user's delta into their aggregates, rescore, and record band crossings."""
-    stored: dict[str, Any] = {}
-    user_ids = sorted(deltas)
-    for start in range(0, len(user_ids), _CHUNK):
-        chunk = user_ids[start : start + _CHUNK]
-        for row in conn.execute(select(UserRisk.__table__).where(UserRisk.user_id.in_(chunk))):
-            stored[row.user_id] = row
-    upserts: list[dict[str, Any]] = []
+    stored = {row.user_id: row for row in conn.execute(_STORED_RISK_SQL)}
+    upserts: list[tuple[Any, ...]] = []
     alerts: list[dict[str, Any]] = []
-    for user_id in user_ids:
+    # User order: concurrent PostgreSQL batches lock user_risk rows in one order.
+    for user_id in sorted(deltas):
         old = stored.get(user_id)
         aggregates = merge_aggregates(old, deltas[user_id])
         result = assess(aggregates, rules)
@@ -553,13 +570,7 @@ def _update_user_risk(
                     "batch_id": batch_id,
                 }
             )
-    stmt = _dialect_insert(conn, UserRisk.__table__)
-    columns = [c.name for c in UserRisk.__table__.columns if c.name != "user_id"]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["user_id"], set_={name: stmt.excluded[name] for name in columns}
-    )
-    for start in range(0, len(upserts), _CHUNK):
-        conn.execute(stmt, upserts[start : start + _CHUNK])
+    execute_many(conn, _UPSERT_RISK, upserts)
     if alerts:
         conn.execute(insert(Alert), alerts)
     return len(alerts)
@@ -596,35 +607,36 @@ def merge_aggregates(old: Any | None, delta: UserDelta) -> UserAggregates:
     return UserAggregates(**base)
 
 
-def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> dict[str, Any]:
-    return {
+def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> tuple[Any, ...]:
+    """One user_risk row in _RISK_COLUMNS order; markers as JSON text for the driver."""
+    columns = {
         "user_id": user_id,
         **risk_columns(agg, result),
-        "markers": result.markers_json(),
+        "markers": orjson.dumps(result.markers_json()).decode(),
         "updated_ms": at_ms,
     }
+    return tuple(columns[name] for name in _RISK_COLUMNS)
+
+
+_INSERT_QUARANTINE = (
+    "INSERT INTO quarantine (batch_id, line_no, reason, detail, raw_text, quarantined_ms, released_ms)"
+    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, NULL) ON CONFLICT (batch_id, line_no) DO NOTHING"
+)
 
 
 def _insert_quarantine(
     conn: Connection, rejections: Iterable[Rejection], *, batch_id: str, at_ms: int
 ) -> None:
     rows = [
-        {
-            "batch_id": batch_id,
-            "line_no": r.line_no,
-            "reason": r.reason.value,
-            "detail": r.detail,
+        (
+            batch_id,
+            r.line_no,
+            r.reason.value,
+            r.detail,
             # Lone surrogates (undecodable input bytes) cannot be stored as UTF-8; keep them visible.
-            "raw_text": r.raw_text.encode("utf-8", "backslashreplace").decode("utf-8"),
-            "quarantined_ms": at_ms,
-            "released_ms": None,
-        }
+            r.raw_text.encode("utf-8", "backslashreplace").decode("utf-8"),
+            at_ms,
+        )
         for r in rejections
     ]
-    if not rows:
-        return
-    stmt = _dialect_insert(conn, QuarantinedLine.__table__).on_conflict_do_nothing(
-        index_elements=["batch_id", "line_no"]
-    )
-    for start in range(0, len(rows), _CHUNK):
-        conn.execute(stmt, rows[start : start + _CHUNK])
+    execute_many(conn, _INSERT_QUARANTINE, rows)
