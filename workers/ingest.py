@@ -225,7 +225,8 @@ def _store_new(
             "duplicates": outcome.duplicates,
             "quarantined": outcome.quarantined,
             "produced_ms": produced_ms,
-            "committed_ms": at_ms,
+            # Just before commit, so produced_ms -> committed_ms is the whole end-to-end latency.
+            "committed_ms": max(at_ms, now_ms()),
             "max_event_ts_ms": max((e.ts_ms for e in new_events), default=None),
         },
     )

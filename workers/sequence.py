@@ -142,7 +142,8 @@ def recompute_tail(
 ) -> tuple[list[SeqRow], UserDelta]:
     """Recompute one user's tail in (ts, id) order; return the new and changed rows and the delta.
 
-    Existing rows arrive with their stored derived values; new rows without.
+    Existing rows arrive with their stored derived values; new rows without. The rules are
+    inlined (hot loop); the offline-recompute properties check they agree with SequenceRules.
     """
     ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
     delta = UserDelta()
@@ -150,23 +151,46 @@ def recompute_tail(
     prev_gap = anchor.gap_ms if anchor else None
     session_no = anchor.session_no if anchor else 0
     burst = anchor.burst_len if anchor else 0
+    rapid_gap, session_gap = rules.rapid_gap_ms, rules.session_gap_ms
+    tolerance_bp = rules.steady_tolerance_bp
     touched: list[SeqRow] = []
     for row in ordered:
-        before = row.derived()
         if not row.is_new:
+            before = (row.gap_ms, row.is_rapid, row.is_steady, row.session_no, row.burst_len)
             _add_terms(delta, _terms(row, rules), -1)
         gap = None if prev_ts is None else row.ts_ms - prev_ts
-        rapid = rules.is_rapid(gap)
-        session_no += int(rules.starts_session(gap))
+        rapid = gap is not None and gap < rapid_gap
+        within = gap is not None and gap < session_gap
+        if not within:
+            session_no += 1
         burst = burst + 1 if rapid else 0
-        row.gap_ms, row.is_rapid, row.session_no, row.burst_len = gap, rapid, session_no, burst
-        row.is_steady = rules.is_steady(gap, prev_gap)
-        _add_terms(delta, _terms(row, rules), +1)
-        delta.max_burst = max(delta.max_burst, burst)
+        steady = (
+            within
+            and prev_gap is not None
+            and prev_gap < session_gap
+            and abs(gap - prev_gap) * 10_000 <= tolerance_bp * prev_gap  # type: ignore[operator]
+        )
+        row.gap_ms, row.is_rapid, row.session_no, row.burst_len, row.is_steady = (
+            gap,
+            rapid,
+            session_no,
+            burst,
+            steady,
+        )
+        delta.rapid_events += rapid
+        if within:
+            delta.gap_count += 1
+            delta.gap_sum_ms += gap  # type: ignore[operator]
+            delta.gap_sumsq_ms += gap * gap  # type: ignore[operator]
+            delta.steady_gaps += steady
+        else:
+            delta.sessions += 1
+        if burst > delta.max_burst:
+            delta.max_burst = burst
         if row.is_new:
             _count_new_event(delta, row, rules)
             touched.append(row)
-        elif before != row.derived():
+        elif before != (row.gap_ms, row.is_rapid, row.is_steady, row.session_no, row.burst_len):
             row.changed = True
             touched.append(row)
         prev_ts, prev_gap = row.ts_ms, gap

@@ -113,12 +113,15 @@ def validate_line(line: str, *, line_no: int, limits: Limits) -> CleanEvent:
 
 
 def _validate_schema(document: dict[str, Any]) -> RawEvent:
-    missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
-    if missing:
-        raise LineRejected(Reason.MISSING_FIELD, f"required field(s) absent or null: {', '.join(missing)}")
     try:
         return RawEvent.model_validate(document)
     except ValidationError as exc:
+        # An absent or null required field fails the model too; name it before any other error.
+        missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
+        if missing:
+            raise LineRejected(
+                Reason.MISSING_FIELD, f"required field(s) absent or null: {', '.join(missing)}"
+            ) from exc
         errors = exc.errors(include_url=False, include_input=False)
         for error_type, reason in _TYPE_REASONS:
             for error in errors:
@@ -185,6 +188,11 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
 
 def normalise_text(value: str) -> str:
     """NFC-normalise, turn control characters into spaces, collapse runs of white space."""
+    if value.isascii() and value.isprintable():
+        # The common case: ASCII is its own NFC form and its only printable white space is " ".
+        if "  " not in value and value[:1] != " " and value[-1:] != " ":
+            return value
+        return " ".join(value.split())
     value = unicodedata.normalize("NFC", value)
     if not value.isprintable():
         value = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
@@ -234,5 +242,7 @@ def _amount_cents(amount: float | int | None, limits: Limits) -> int | None:
             Reason.AMOUNT_OUT_OF_RANGE,
             f"amount {amount} exceeds {limits.max_amount_cents / 100:.2f}",
         )
+    if isinstance(amount, int):
+        return amount * 100
     # Decimal of the shortest repr: 19.99 becomes 1999 cents, not 1998.9999.
     return int((Decimal(repr(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

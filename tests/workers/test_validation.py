@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config.settings import Settings
 from workers.schemas import Reason
@@ -192,6 +195,17 @@ def test_skew_limits_are_inclusive_edges() -> None:
 def test_normalise_text_removes_control_characters_and_collapses_space() -> None:
     assert normalise_text("  a\x00b\u200b\n c  ") == "a b c"
     assert normalise_text("Cafe\u0301") == "Café"
+
+
+def _normalise_slowly(value: str) -> str:
+    value = unicodedata.normalize("NFC", value)
+    value = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in value)
+    return " ".join(value.split())
+
+
+@given(st.text(alphabet=st.sampled_from(" \t\n\x00\x7fab~é\u0301\u200b\u3000")) | st.text())
+def test_normalise_text_fast_path_equals_the_full_rule(value: str) -> None:
+    assert normalise_text(value) == _normalise_slowly(value)
 
 
 def test_batch_keeps_every_non_blank_line_exactly_once() -> None:
