@@ -38,7 +38,7 @@ from producer.simulation import SimEvent, Timeline, last_event_ms
 from workers.schemas import utc_ms
 
 # A partly filled batch is published after this long, so a slow stream still flows (s).
-FLUSH_INTERVAL_S = 1.0
+FLUSH_INTERVAL_S = 0.25
 _ANCHOR_ATTEMPTS = 3
 _DAY_MS = 86_400_000
 
