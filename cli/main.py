@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
-from cli.services import child_env, flower_argv, worker_argv
+from cli.services import child_env, flower_argv, hide_password, worker_argv
 from cli.supervisor import run_stack
 from config.settings import Settings, get_settings
 from workers.schemas import Reason
@@ -172,9 +172,21 @@ def status(
 ) -> None:
     """Ledger totals (produced, stored, duplicates, quarantined, missing), quarantine reasons, alerts."""
     settings = load_settings()
+    from redis.exceptions import RedisError
+
     from cli.reports import print_status, read_dead_letters
 
-    print_status(settings, Console(), dead_letters=read_dead_letters(settings), alerts=alerts)
+    try:
+        dead_letters: int | None = read_dead_letters(settings)
+    except RedisError as exc:  # a wrong password or an unreachable Redis: the ledger still shows
+        typer.echo(
+            f"Cannot read dead letters from Redis at {hide_password(settings.redis_url or '')}: {exc}",
+            err=True,
+        )
+        dead_letters = None
+    print_status(settings, Console(), dead_letters=dead_letters, alerts=alerts)
+    if dead_letters is None:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -37,7 +37,7 @@ def format_ms(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
-def status_table(totals: LedgerTotals, account: RawAccount, dead_letters: int) -> Table:
+def status_table(totals: LedgerTotals, account: RawAccount, dead_letters: int | None) -> Table:
     """Produced versus accounted-for counts; 'missing' must reach 0 after reconcile."""
     table = Table(title="Ledger", show_header=True)
     table.add_column("figure")
@@ -56,14 +56,14 @@ def status_table(totals: LedgerTotals, account: RawAccount, dead_letters: int) -
         ("missing lines", account.missing_lines),
         ("dead-lettered batches", dead_letters),
     ]:
-        table.add_row(name, f"{value:,}")
+        table.add_row(name, "unknown" if value is None else f"{value:,}")  # None: Redis did not answer
     table.caption = f"last batch {format_ms(totals.last_committed_ms)}; " + (
         "balanced" if totals.balanced else "UNBALANCED: received != stored + duplicates + held"
     )
     return table
 
 
-def print_status(settings: Settings, console: Console, *, dead_letters: int, alerts: int = 10) -> None:
+def print_status(settings: Settings, console: Console, *, dead_letters: int | None, alerts: int = 10) -> None:
     """Ledger totals, quarantine counts by reason, and the latest alerts."""
     engine = open_store(settings, console)
     if engine is None:

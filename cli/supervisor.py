@@ -1,4 +1,4 @@
-"""`ecomrisk up`: run the stack as child processes and stop every one of them cleanly."""
+"""`ecomrisk up`: run the stack as child processes, restart those that fail, stop them cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -33,6 +33,19 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CHILD_STOP_SIGNAL = signal.SIGINT
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How often a child that fails is started again before `up` gives up on the stack."""
+
+    limit: int = 5  # restarts of one child within window_s
+    window_s: float = 60.0
+    first_delay_s: float = 1.0  # doubled for each restart of that child still in the window
+
+    def delay_s(self, recent: int) -> float:
+        """Seconds to wait before the next restart of a child restarted `recent` times lately."""
+        return self.first_delay_s * 2.0**recent
+
+
 @dataclass
 class Child:
     """A started service: its process leads a process group of its own."""
@@ -40,10 +53,28 @@ class Child:
     service: Service
     process: subprocess.Popen[bytes]
     log: Path
+    env: Mapping[str, str]
+    restarted_at: deque[float] = field(default_factory=deque)  # monotonic, within the window
+    restart_due: float | None = None  # monotonic time of a pending restart
+    finished: bool = False  # exited with code 0 on its own: done, not restarted
 
     @property
     def name(self) -> str:
         return self.service.name
+
+    def recent_restarts(self, now: float, window_s: float) -> int:
+        """Restarts within the last window_s, forgetting older ones."""
+        while self.restarted_at and self.restarted_at[0] <= now - window_s:
+            self.restarted_at.popleft()
+        return len(self.restarted_at)
+
+
+def describe_exit(code: int | None) -> str:
+    """'exit code 1' or, for a negative Popen code, 'killed by SIGKILL'."""
+    if code is not None and code < 0:
+        with suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def answers(host: str, port: int) -> bool:
@@ -71,10 +102,18 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 class Supervisor:
-    """Starts children in their own process groups; stops them with INT, a wait, then KILL."""
+    """Starts children in their own process groups, restarts failed ones, stops them INT-wait-KILL."""
 
-    def __init__(self, *, stop_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        stop_timeout_s: float,
+        restarts: RestartPolicy | None = None,
+        console: Console | None = None,
+    ) -> None:
         self.stop_timeout_s = stop_timeout_s
+        self.restarts = restarts or RestartPolicy()
+        self.console = console or Console()
         self.children: list[Child] = []
         self.stop_requested = threading.Event()
         self.stop_signal: signal.Signals | None = None
@@ -101,22 +140,7 @@ class Supervisor:
 
     def start(self, service: Service, *, env: Mapping[str, str], log: Path) -> Child:
         """Start one service with its output appended to log."""
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            out.write(f"--- ecomrisk up started {service.name} at {stamp} ---\n".encode())
-            out.flush()
-            process = subprocess.Popen(
-                service.argv,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Own session and process group: the terminal's Ctrl-C reaches only `up`,
-                # which stops children in order, and a group kill reaches pool children too.
-                start_new_session=True,
-            )
-        child = Child(service=service, process=process, log=log)
+        child = Child(service=service, process=spawn(service, env=env, log=log), log=log, env=env)
         self.children.append(child)
         return child
 
@@ -140,12 +164,47 @@ class Supervisor:
         return None
 
     def watch(self) -> Child | None:
-        """Block until a stop is requested (None) or a child exits (that child)."""
+        """Block until a stop is requested (None) or a child fails past its restarts (that child)."""
         while not self.stop_requested.wait(POLL_S):
-            dead = self.exited()
-            if dead is not None:
-                return dead
+            failed = self.tend()
+            if failed is not None:
+                return failed
         return None
+
+    def tend(self) -> Child | None:
+        """Schedule or make due restarts of failed children; return one that used up its restarts."""
+        now = time.monotonic()
+        for child in self.children:
+            code = child.process.poll()
+            if code is None or child.finished:
+                continue
+            if child.restart_due is not None:
+                if now >= child.restart_due:
+                    self.restart(child)
+                continue
+            if code == 0:
+                child.finished = True
+                self.console.print(f"{child.name} finished (exit code 0); not restarted.")
+                continue
+            # Whatever the dead leader left in its group (a worker's pool) goes now.
+            signal_group(child.process.pid, signal.SIGKILL)
+            recent = child.recent_restarts(now, self.restarts.window_s)
+            if recent >= self.restarts.limit:
+                return child
+            delay = self.restarts.delay_s(recent)
+            child.restart_due = now + delay
+            self.console.print(
+                f"[yellow]{child.name} exited unexpectedly ({describe_exit(code)}); restarting it in"
+                f" {delay:g}s[/] (restart {recent + 1} of at most {self.restarts.limit}"
+                f" within {self.restarts.window_s:g}s). Log: {escape(str(child.log))}"
+            )
+        return None
+
+    def restart(self, child: Child) -> None:
+        """Start a failed child again, with the same command, environment and log."""
+        child.process = spawn(child.service, env=child.env, log=child.log)
+        child.restarted_at.append(time.monotonic())
+        child.restart_due = None
 
     def stop_all(self) -> list[str]:
         """Stop every child, newest first; return the names that had to be killed."""
@@ -170,6 +229,25 @@ class Supervisor:
             signal_group(child.process.pid, signal.SIGKILL)
             child.process.wait()
         return killed
+
+
+def spawn(service: Service, *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Run service with its output appended to log, in a new session of its own."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        out.write(f"--- ecomrisk up started {service.name} at {stamp} ---\n".encode())
+        out.flush()
+        return subprocess.Popen(
+            service.argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Own session and process group: the terminal's Ctrl-C reaches only `up`,
+            # which stops children in order, and a group kill reaches pool children too.
+            start_new_session=True,
+        )
 
 
 def prepare_database(settings: Settings) -> None:
@@ -219,9 +297,11 @@ def warn_if_unreachable(url: str, console: Console) -> None:
 
 
 def report_exit(child: Child, console: Console) -> None:
-    """Say which child died, with the end of its log."""
+    """Say which child died for good, with the end of its log."""
+    restarts = len(child.restarted_at)
+    again = f" after {restarts} restarts" if restarts else ""
     console.print(
-        f"[red]{child.name} exited unexpectedly (exit code {child.process.returncode});"
+        f"[red]{child.name} exited unexpectedly ({describe_exit(child.process.returncode)}){again};"
         f" stopping the rest.[/] Last lines of {child.log}:"
     )
     console.print(tail(child.log), markup=False, highlight=False, end="")
@@ -238,7 +318,7 @@ def run_stack(
     """Run Redis (unless configured), worker, Flower, dashboard and producer; return an exit code."""
     # Absolute, so that a child started from anywhere sees the same files.
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    supervisor = Supervisor(stop_timeout_s=stop_timeout_s)
+    supervisor = Supervisor(stop_timeout_s=stop_timeout_s, console=console)
     redis_server: RedisProcess | None = None
     with supervisor.signals_handled():
         try:

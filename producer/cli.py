@@ -22,7 +22,7 @@ from producer.importer import import_file as import_path
 from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.personas import PersonaMix
-from producer.publisher import Publisher
+from producer.publisher import BrokerAuthError, Publisher
 from workers.celery_app import create_celery_app
 
 BatchSize = Annotated[
@@ -86,7 +86,7 @@ def produce(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     publisher = Publisher(_celery_app(settings), settings)
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), refusal_reported():
         summary = run_generator(
             config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=progress
         )
@@ -136,14 +136,15 @@ def import_file(
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     publisher = Publisher(_celery_app(settings), settings)
-    summary = import_path(
-        file,
-        publisher,
-        batch_size=settings.batch_size,
-        mapping=column_mapping,
-        file_format=file_format,
-        progress=progress,
-    )
+    with refusal_reported():
+        summary = import_path(
+            file,
+            publisher,
+            batch_size=settings.batch_size,
+            mapping=column_mapping,
+            file_format=file_format,
+            progress=progress,
+        )
     typer.echo(_describe_import(summary, settings))
 
 
@@ -159,6 +160,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def refusal_reported() -> Iterator[None]:
+    """A broker that refuses the password ends the command with one line, not a traceback."""
+    try:
+        yield
+    except BrokerAuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _settings(batch_size: int | None) -> Settings:

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 from kombu.exceptions import OperationalError
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -24,6 +25,15 @@ BROKER_DOWN_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError,
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 FIRST_RETRY_S = 0.5
+
+
+class BrokerAuthError(RuntimeError):
+    """Redis refused the credentials in ECOMRISK_REDIS_URL: waiting cannot fix that."""
+
+
+def refused_credentials(exc: BaseException) -> bool:
+    """True when exc, or the Redis error kombu wrapped in it, is a refused or missing password."""
+    return isinstance(exc, AuthenticationError) or isinstance(exc.__cause__, AuthenticationError)
 
 
 def backoff_delays(cap_s: float, *, first_s: float = FIRST_RETRY_S) -> Iterator[float]:
@@ -112,6 +122,11 @@ class Publisher:
                 self._app.send_task(INGEST_TASK, kwargs=kwargs, queue=self._queue, retry=False)
                 return
             except BROKER_DOWN_ERRORS as exc:
+                if refused_credentials(exc):
+                    raise BrokerAuthError(
+                        f"Redis refused the password in ECOMRISK_REDIS_URL ({exc}); batch {batch_id}"
+                        f" is in {self._raw_dir}: fix the URL, then `ecomrisk reconcile` sends it"
+                    ) from exc
                 delay = next(delays)
                 self.retries += 1
                 log.warning("Redis unavailable, retrying batch %s in %.1fs (%s)", batch_id, delay, exc)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+
 from celery import Celery
+from kombu.utils.url import parse_url
 
 from config.settings import Settings, get_settings
 
 INGEST_TASK = "ecomrisk.ingest_batch"
+
+
+def broker_tls_options(url: str) -> dict[str, Any] | None:
+    """TLS options of a rediss:// URL: its ssl_* parameters, verifying the server by default."""
+    if urlsplit(url).scheme != "rediss":
+        return None
+    # Kombu alone would not verify a bare rediss:// URL (redis-py does), and Flower's queue
+    # view reads TLS options only from broker_use_ssl, never from the URL.
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED, **(parse_url(url).get("ssl") or {})}
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -39,6 +53,7 @@ def create_celery_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=settings.worker_prefetch,
         task_default_queue=settings.queue_name,
         broker_transport_options=transport,
+        broker_use_ssl=broker_tls_options(settings.redis_url),
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_send_task_events=True,
