@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,27 @@ def create_writer_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """engine.begin(), queued first on a file lock when the store is a SQLite file.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so a waiting writer starts late
+    after the lock frees; a blocking flock wakes the next writer as soon as the last one commits.
+    """
+    path = sqlite_path(str(engine.url))
+    if path is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    fd = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        os.close(fd)
 
 
 def create_reader_engine(url: str, *, busy_timeout_ms: int = 5_000) -> Engine:

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from config.settings import Settings
-from store.db import hold_locks
+from store.db import hold_locks, write_transaction
 from store.models import (
     ActivityHours,
     ActivityMix,
@@ -105,7 +105,7 @@ def ingest_batch(
     """Validate outside the lock, then store everything in one write transaction."""
     at_ms = at_ms if at_ms is not None else now_ms()
     parsed = validate_batch(raw_text, settings=settings, at_ms=at_ms)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return store_batch(
             conn,
             parsed=parsed,
@@ -130,7 +130,7 @@ def quarantine_whole_batch(
     at_ms: int,
 ) -> BatchOutcome:
     """Dead-letter a batch: every line to quarantine with one reason, recorded in the ledger."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return store_batch(
             conn,
             parsed=reject_batch(raw_text, reason, detail[:500]),
