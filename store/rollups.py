@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from store.db import hold_locks
+from store.db import hold_locks, write_transaction
 
 # Integer division on both SQLite and PostgreSQL; 1970-01-01 was a Thursday (weekday 3).
 _REBUILD = (
@@ -20,7 +20,7 @@ _REBUILD = (
 
 def rebuild_activity_summaries(engine: Engine) -> None:
     """Recompute activity_mix and activity_hours from activity_rollup in one transaction."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         hold_locks(conn, "store", ["all"])  # exclusive, as a many-user batch: no batch writes meanwhile
         for statement in _REBUILD:
             conn.execute(text(statement))
