@@ -24,7 +24,7 @@ format: bootstrap ## Format the code and apply safe lint fixes
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-bench: bootstrap ## Run the benchmark: ecomrisk bench (ARGS are passed on)
+bench: bootstrap ## Every pipeline and dashboard figure, JSON in data/bench/ (~15 min on 2 cores; ARGS=--smoke)
 	$(ECOMRISK) bench $(ARGS)
 
 chaos: bootstrap ## 2 min of load, kill -9 of workers, a Redis restart; PASS/FAIL (ARGS=--duration 20)

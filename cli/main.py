@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -253,8 +255,133 @@ def chaos(
     raise typer.Exit(code)
 
 
-bench_app = typer.Typer(help="Benchmarks that print figures (never timed tests).", no_args_is_help=True)
+bench_app = typer.Typer()
 app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    events: Annotated[
+        int | None, typer.Option(min=100, help="Events per throughput run; default 1M.")
+    ] = None,
+    naive_events: Annotated[
+        int | None,
+        typer.Option(min=0, help="Events of the naive baseline, one task each; 0 skips it; default 20k."),
+    ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="Worker processes; a list (1,2,4) gives a scaling table; default one per core."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="Events per batch; default ECOMRISK_BATCH_SIZE.")
+    ] = None,
+    latency_rate: Annotated[
+        float | None, typer.Option(min=1, help="Offered events/s of the latency run; default 5000.")
+    ] = None,
+    latency_seconds: Annotated[
+        float | None, typer.Option(min=0, help="Seconds of the latency run; 0 skips it; default 30.")
+    ] = None,
+    latency_warmup: Annotated[
+        float | None, typer.Option(min=0, help="Seconds at the start of the latency run left out; default 2.")
+    ] = None,
+    table_size: Annotated[
+        str | None,
+        typer.Option(
+            help="Events stored before each throughput run; default 0,4M (about 1 M and 5 M stored after)."
+        ),
+    ] = None,
+    dashboard_events: Annotated[
+        str | None, typer.Option(help="Stored events for the dashboard timings; 0 skips them; default 1M,5M.")
+    ] = None,
+    dashboard_users: Annotated[
+        int | None, typer.Option(min=10, help="Users seeded for the dashboard timings; default 300k.")
+    ] = None,
+    dashboard_repeats: Annotated[
+        int | None, typer.Option(min=3, help="Timed runs per dashboard callback; default 20.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="A PostgreSQL URL: each run gets a fresh schema there; default a fresh SQLite file per run."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of the generated events; default 1.")] = None,
+    smoke: Annotated[
+        bool,
+        typer.Option("--smoke", "--quick", help="A few thousand events: checks the figures, not the speed."),
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="The JSON figures; default data/bench/bench-<UTC time>.json.")
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Directory for stores, raw logs and logs, kept; default a temp dir, removed."),
+    ] = None,
+) -> None:
+    """Benchmarks that print figures, never timed tests; without a sub-command, all of them.
+
+    Throughput against a same-run bulk-insert ceiling, the naive baseline, latency at a fixed
+    rate, memory and dashboard refresh, on a private Redis and fresh stores.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load_settings()
+    from cli.bench import BenchPlan, ledgers_ok, print_suite, run_suite, write_result
+
+    try:
+        plan = (BenchPlan.smoke() if smoke else BenchPlan()).with_options(
+            events=events,
+            naive_events=naive_events,
+            workers=workers,
+            batch_size=batch_size,
+            latency_rate=latency_rate,
+            latency_seconds=latency_seconds,
+            latency_warmup_s=latency_warmup,
+            table_sizes=table_size,
+            dashboard_events=dashboard_events,
+            dashboard_users=dashboard_users,
+            dashboard_repeats=dashboard_repeats,
+            database_url=database_url,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if workdir is not None and workdir.exists() and any(workdir.iterdir()):
+        raise fail(f"--workdir {workdir} is not empty: the benchmark needs a fresh directory.")
+    console = Console()
+    base = (workdir or Path(tempfile.mkdtemp(prefix="ecomrisk-bench-"))).resolve()
+    try:
+        result = run_suite(settings, plan, console, workdir=base)
+    except (TimeoutError, RuntimeError) as exc:
+        raise fail(f"bench failed: {exc}\nLogs and stores are kept in {base}") from None
+    except BaseException:
+        typer.echo(f"Logs and stores are kept in {base}", err=True)
+        raise
+    if workdir is None:
+        shutil.rmtree(base, ignore_errors=True)
+    print_suite(result, console)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = output or Path("data") / "bench" / f"bench-{stamp}.json"
+    write_result(result, path)
+    console.print(f"Figures written to {path}")
+    raise typer.Exit(0 if ledgers_ok(result) else 1)
+
+
+@bench_app.command("publish", hidden=True)
+def bench_publish(
+    staged: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Staged batches.")],
+    lines: Annotated[int, typer.Option(min=1, help="Publish the batches holding this many lines.")],
+    summary: Annotated[Path, typer.Option(help="Where to write when the first and last send happened.")],
+    rate: Annotated[float | None, typer.Option(min=1, help="Lines/s; default as fast as possible.")] = None,
+    per_line_task: Annotated[str | None, typer.Option(help="Send each line alone as this task.")] = None,
+) -> None:
+    """The producer process of `ecomrisk bench`: staged batches through the real Publisher."""
+    settings = load_settings()
+    require_broker(settings)
+    from cli.bench_producer import publish_staged
+
+    publish_staged(settings, staged, lines=lines, rate=rate, per_line_task=per_line_task, summary=summary)
 
 
 @bench_app.command("dashboard")
