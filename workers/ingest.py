@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -534,7 +534,7 @@ def _marks(count: int) -> str:
 
 
 # Identifiers in the SQL below come from the schema; every value stays a bound parameter.
-_STORED_RISK_SQL = text(
+_STORED_RISK_SQL = (
     f"SELECT r.user_id, r.band, {', '.join('r.' + name for name in _AGGREGATE_FIELDS)}"  # noqa: S608
     " FROM batch_starts b CROSS JOIN user_risk r WHERE r.user_id = b.user_id"
 )
@@ -550,16 +550,17 @@ def _update_user_risk(
     conn: Connection, deltas: dict[str, UserDelta], *, rules: RiskRules, batch_id: str, at_ms: int
 ) -> int:
     """Fold each user's delta into their aggregates, rescore, and record band crossings."""
-    stored = {row.user_id: row for row in conn.execute(_STORED_RISK_SQL)}
+    # user_id -> (band, aggregates in field order)
+    stored = {row[0]: (row[1], row[2:]) for row in conn.exec_driver_sql(_STORED_RISK_SQL)}
     upserts: list[tuple[Any, ...]] = []
     alerts: list[dict[str, Any]] = []
     # User order: concurrent PostgreSQL batches lock user_risk rows in one order.
     for user_id in sorted(deltas):
-        old = stored.get(user_id)
-        aggregates = merge_aggregates(old, deltas[user_id])
+        old_band, old_aggregates = stored.get(user_id, (None, None))
+        aggregates = merge_aggregates(old_aggregates, deltas[user_id])
         result = assess(aggregates, rules)
         upserts.append(_risk_row(user_id, aggregates, result, at_ms))
-        if result.band is Band.HIGH and (old is None or old.band != Band.HIGH):
+        if result.band is Band.HIGH and old_band != Band.HIGH:
             alerts.append(
                 {
                     "user_id": user_id,
@@ -577,29 +578,36 @@ def _update_user_risk(
     return len(alerts)
 
 
-def merge_aggregates(old: Any | None, delta: UserDelta) -> UserAggregates:
-    """Stored aggregates plus a batch's delta: sums add, peaks take the max, seen-times widen."""
+_SUMMED = (
+    "events",
+    "rapid_events",
+    "gap_count",
+    "gap_sum_ms",
+    "gap_sumsq_ms",
+    "steady_gaps",
+    "sessions",
+    "purchases",
+    "spend_cents",
+    "night_events",
+)
+_PEAKS = ("max_burst", "max_purchases_window", "max_spend_window_cents")
+
+
+def merge_aggregates(stored: Sequence[Any] | None, delta: UserDelta) -> UserAggregates:
+    """Stored aggregates (values in UserAggregates field order) plus a batch's delta.
+
+    Sums add, peaks take the max, seen-times widen.
+    """
     base: dict[str, Any]
-    if old is None:
+    if stored is None:
         base = dict.fromkeys(_AGGREGATE_FIELDS, 0)
         base["first_seen_ms"] = delta.first_seen_ms
         base["last_seen_ms"] = delta.last_seen_ms
     else:
-        base = {name: getattr(old, name) for name in _AGGREGATE_FIELDS}
-    for name in (
-        "events",
-        "rapid_events",
-        "gap_count",
-        "gap_sum_ms",
-        "gap_sumsq_ms",
-        "steady_gaps",
-        "sessions",
-        "purchases",
-        "spend_cents",
-        "night_events",
-    ):
+        base = dict(zip(_AGGREGATE_FIELDS, stored, strict=True))
+    for name in _SUMMED:
         base[name] += getattr(delta, name)
-    for name in ("max_burst", "max_purchases_window", "max_spend_window_cents"):
+    for name in _PEAKS:
         base[name] = max(base[name], getattr(delta, name))
     if delta.first_seen_ms is not None:
         base["first_seen_ms"] = min(base["first_seen_ms"], delta.first_seen_ms)
