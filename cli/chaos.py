@@ -1,10 +1,12 @@
 """`ecomrisk chaos`: steady load while workers die by kill -9 and Redis restarts; then prove no loss.
 
 The run owns everything it touches: a private Redis (append-only file) and a fresh SQLite file in
-its own data directory. At the end it waits for the queue to drain, runs reconcile, waits again
-and checks the invariant: every raw line is stored, a duplicate or quarantined exactly once, no
-raw batch is missing from the ledger, every valid event id is stored, no dead letter is left, and
-the stored flags and user figures equal a from-scratch recompute.
+its own data directory, or the PostgreSQL database of ECOMRISK_DATABASE_URL, which must hold no
+batches yet (the invariant counts the whole ledger against this run's raw logs). At the end it
+waits for the queue to drain, runs reconcile, waits again and checks the invariant: every raw line
+is stored, a duplicate or quarantined exactly once, no raw batch is missing from the ledger, every
+valid event id is stored, no dead letter is left, and the stored flags and user figures equal a
+from-scratch recompute.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +26,16 @@ import redis
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from cli.redis_server import RedisProcess, start_redis
 from cli.reports import run_reconcile, status_table
 from cli.services import CELERY_APP, child_env, cli_argv, worker_argv
 from config.settings import Settings
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
-from store.db import create_reader_engine, create_writer_engine, init_schema, sqlite_path
+from store.db import create_reader_engine, create_writer_engine, init_schema, is_sqlite, sqlite_path
 from store.models import Batch, Event
 from store.summaries import REPLAY_SOURCE, ledger_totals
 from workers.deliveries import DeliveryBook
@@ -292,19 +296,16 @@ class WorkerFleet:
     def writing_pool_process(
         self, rng: random.Random, *, within_s: float
     ) -> tuple[str, psutil.Process] | None:
-        """A pool process holding the SQLite file open, i.e. inside a batch's write transaction."""
-        # Writers use a NullPool: the file is open only from BEGIN IMMEDIATE to the commit.
-        database = sqlite_path(self.settings.resolved_database_url)
-        if database is None:
-            return None
-        target = str(database.resolve())
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            pool = [(name, p) for name in self.mains for p in self.pool(name)]
-            writing = [entry for entry in pool if _has_open(entry[1], target)]
-            if writing:
-                return rng.choice(writing)
-            time.sleep(WRITER_POLL_S)
+        """A pool process inside a batch's write transaction, or None if none is seen within within_s."""
+        with writers_filter(self.settings.resolved_database_url) as writing:
+            if writing is None:
+                return None
+            deadline = time.monotonic() + within_s
+            while time.monotonic() < deadline:
+                found = writing([(name, p) for name in self.mains for p in self.pool(name)])
+                if found:
+                    return rng.choice(found)
+                time.sleep(WRITER_POLL_S)
         return None
 
     def kill_pool_process(self, process: psutil.Process) -> None:
@@ -349,12 +350,86 @@ class WorkerFleet:
             process.wait()
 
 
-def _has_open(process: psutil.Process, path: str) -> bool:
-    """True when the process has this file open now."""
+Pool = list[tuple[str, psutil.Process]]  # (worker name, pool process)
+
+# SQLite in WAL mode holds an fcntl write lock on byte 120 of the -shm file (its WAL_WRITE_LOCK)
+# from BEGIN IMMEDIATE to the commit; Linux lists it in /proc/locks with the holder's pid.
+PROC_LOCKS = Path("/proc/locks")
+_WAL_WRITE_LOCK_BYTE = "120"
+# PostgreSQL sessions inside `store_batch`: every batch transaction holds advisory locks from its start.
+_WRITING_CLIENT_PORTS = text(
+    "SELECT DISTINCT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND a.client_port > 0"
+)
+
+
+@contextmanager
+def writers_filter(url: str) -> Iterator[Callable[[Pool], Pool] | None]:
+    """Picks the pool processes inside a write transaction now; None where that cannot be seen."""
+    database = sqlite_path(url)
+    if database is not None:
+        # A writer keeps its connection (and the file) open between batches: only the lock tells.
+        yield _sqlite_writers(database) if PROC_LOCKS.exists() else None
+        return
+    if is_sqlite(url):
+        yield None
+        return
+    # A session and its worker process share one TCP connection: its client port is the worker's
+    # local port. Over a Unix socket nothing matches, and kills fall back to between batches.
+    server_port = make_url(url).port or 5432
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        return any(f.path == path for f in process.open_files())
+        # Autocommit: pg_stat_activity is a snapshot per transaction, and every poll needs a new one.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+
+            def writing(pool: Pool) -> Pool:
+                ports = [(entry, _client_ports(entry[1], server_port)) for entry in pool]
+                # Queried last, so that a batch seen inside its transaction is still there at the kill.
+                held = set(conn.scalars(_WRITING_CLIENT_PORTS))
+                return [entry for entry, own in ports if own & held]
+
+            yield writing
+    finally:
+        engine.dispose()
+
+
+def _sqlite_writers(database: Path) -> Callable[[Pool], Pool]:
+    """Picks the pool processes holding the WAL write lock of this database."""
+    shm = database.with_name(database.name + "-shm")
+
+    def writing(pool: Pool) -> Pool:
+        try:
+            pids = wal_writer_pids(PROC_LOCKS.read_text(), inode=shm.stat().st_ino)
+        except FileNotFoundError:  # no connection has opened the database yet
+            return []
+        return [entry for entry in pool if entry[1].pid in pids]
+
+    return writing
+
+
+def wal_writer_pids(proc_locks: str, *, inode: int) -> set[int]:
+    """Pids that hold the WAL write lock of the -shm file with this inode, from /proc/locks text."""
+    pids = set()
+    for line in proc_locks.splitlines():
+        # "<n>: POSIX ADVISORY WRITE <pid> <major>:<minor>:<inode> <start> <end>"; "->" marks a waiter.
+        fields = line.split()
+        if (
+            len(fields) == 8
+            and fields[3] == "WRITE"
+            and fields[5].rsplit(":", 1)[-1] == str(inode)
+            and fields[6] == _WAL_WRITE_LOCK_BYTE
+        ):
+            pids.add(int(fields[4]))
+    return pids
+
+
+def _client_ports(process: psutil.Process, server_port: int) -> set[int]:
+    """The local ports of the process's TCP connections to server_port."""
+    try:
+        connections = process.net_connections(kind="tcp")
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+        return set()
+    return {c.laddr.port for c in connections if c.raddr and c.raddr.port == server_port}
 
 
 def restart_redis(server: RedisProcess, *, down_s: float = REDIS_DOWN_S) -> RedisProcess:
@@ -383,13 +458,19 @@ class ChaosLog:
         self.console.print(f"[dim]t+{time.monotonic() - self.t0:6.1f}s[/] {message}", highlight=False)
 
 
+def chaos_database_url(base: Settings, data_dir: Path) -> str:
+    """The base settings' PostgreSQL database, else a fresh SQLite file in data_dir."""
+    url = base.database_url
+    return url if url and not is_sqlite(url) else f"sqlite:///{data_dir / 'ecomrisk.db'}"
+
+
 def chaos_settings(base: Settings, *, data_dir: Path, redis_url: str) -> Settings:
-    """The base settings on a private Redis and a fresh SQLite file, with short timeouts."""
+    """The base settings on a private Redis and the chaos database, with short timeouts."""
     return base.model_copy(
         update={
             "data_dir": data_dir,
             "redis_url": redis_url,
-            "database_url": f"sqlite:///{data_dir / 'ecomrisk.db'}",
+            "database_url": chaos_database_url(base, data_dir),
             "visibility_timeout_s": CHAOS_VISIBILITY_TIMEOUT_S,
             "publish_retry_max_s": CHAOS_PUBLISH_RETRY_MAX_S,
         }
@@ -516,9 +597,15 @@ def run_chaos(
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
+    engine = create_writer_engine(chaos_database_url(base, data_dir))
+    init_schema(engine)
+    in_use = ledger_totals(engine).batches
+    engine.dispose()
+    if in_use:
+        console.print(f"[bold red]FAIL[/]: the database holds {in_use:,} batches; chaos needs an empty one")
+        return 1
     server = start_redis(data_dir / "redis", appendonly=True)
     settings = chaos_settings(base, data_dir=data_dir, redis_url=server.url)
-    init_schema(create_writer_engine(settings.resolved_database_url))
     fleet = WorkerFleet(settings, log_dir=data_dir / "logs", concurrency=concurrency)
     producer_log = data_dir / "logs" / "producer.log"
     producer: subprocess.Popen[bytes] | None = None

@@ -157,8 +157,13 @@ def store_batch(
     source: str,
     produced_ms: int | None,
     at_ms: int,
+    store_locked: bool = False,
 ) -> BatchOutcome:
-    """Apply a parsed batch inside the caller's transaction; a committed batch id is a no-op."""
+    """Apply a parsed batch inside the caller's transaction; a committed batch id is a no-op.
+
+    store_locked: the caller holds the store-wide lock exclusively, so no user lock is needed
+    (a long dry run would otherwise pile up one lock per user until it rolls back).
+    """
     # A second delivery racing the first waits here, then finds its ledger row.
     hold_locks(conn, "batch", [batch_id])
     done = conn.execute(select(Batch).where(Batch.batch_id == batch_id)).first()
@@ -173,7 +178,8 @@ def store_batch(
             already_committed=True,
         )
     # Every read of a user's stored events or risk row below happens under that user's lock.
-    _lock_users(conn, {e.user_id for e in parsed.events})
+    if not store_locked:
+        _lock_users(conn, {e.user_id for e in parsed.events})
     args = (parsed, raw_text, rules, batch_id, source, produced_ms, at_ms)
     if conn.dialect.name != "postgresql":
         return _store_new(conn, *args)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Connection, Engine, select, update
 
 from config.settings import Settings
+from store.db import hold_locks, write_transaction
 from store.models import Event, QuarantinedLine
 from store.summaries import REPLAY_SOURCE
 from workers.ingest import IngestRules, now_ms, store_batch
@@ -91,7 +92,8 @@ def replay_quarantine(
     """Validate held lines again with the current settings; store and release those that pass.
 
     One write transaction per chunk of ECOMRISK_BATCH_SIZE held lines. A dry run does the same
-    work in a single transaction and rolls it back, so its counts are exact.
+    work in a single transaction and rolls it back, so its counts are exact; on PostgreSQL it
+    holds the store-wide write lock throughout, so live batches wait for it (as on SQLite).
     """
     at_ms = at_ms if at_ms is not None else now_ms()
     job = _Job(
@@ -103,21 +105,25 @@ def replay_quarantine(
     )
     report = ReplayReport(dry_run=dry_run)
     after_id = 0
-    with engine.connect() as conn:
-        if dry_run:
-            with conn.begin() as transaction:
-                while after_id >= 0:
-                    after_id = _replay_chunk(conn, job, report, after_id)
-                transaction.rollback()
-        else:
+    if dry_run:
+        with write_transaction(engine) as conn:
             while after_id >= 0:
-                with conn.begin():
-                    after_id = _replay_chunk(conn, job, report, after_id)
+                after_id = _replay_chunk(conn, job, report, after_id)
+            conn.rollback()
+    else:
+        while after_id >= 0:
+            with write_transaction(engine) as conn:
+                after_id = _replay_chunk(conn, job, report, after_id)
     return report
 
 
 def _replay_chunk(conn: Connection, job: _Job, report: ReplayReport, after_id: int) -> int:
     """Replay the held lines after after_id, one chunk; return the last id seen, or -1 at the end."""
+    # PostgreSQL: the store-wide write lock before anything else, as a many-user batch takes it.
+    # A dry run keeps every chunk's row and user locks until its rollback, which a live batch
+    # could wait on while holding a user lock a later chunk needs: a deadlock. Held, no live
+    # batch writes meanwhile, so the clash check below sees every event stored before this chunk.
+    hold_locks(conn, "store", ["all"])
     query = (
         select(QuarantinedLine.id, QuarantinedLine.raw_text)
         .where(QuarantinedLine.released_ms.is_(None), QuarantinedLine.id > after_id)
@@ -177,6 +183,7 @@ def _store_replay_batch(
         source=REPLAY_SOURCE,
         produced_ms=None,
         at_ms=job.at_ms,
+        store_locked=True,  # _replay_chunk took the store-wide lock exclusively
     )
     if outcome.already_committed:  # its rows were released in that same transaction
         return

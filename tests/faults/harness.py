@@ -44,7 +44,7 @@ class PrivateRedis:
 
 
 def fault_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
-    """Settings on this Redis and a SQLite file in tmp_path, with deliberately short timeouts."""
+    """Settings on this Redis and a SQLite file in tmp_path (or database_url), with short timeouts."""
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "database_url": f"sqlite:///{tmp_path / 'faults.db'}",

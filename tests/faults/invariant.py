@@ -11,6 +11,8 @@ from config.settings import Settings
 
 # Celery's line for a task that raised instead of retrying: the exception escaped.
 ESCAPED = "raised unexpected"
+# PostgreSQL's messages for a deadlock and a serialization failure: the lock order rules out both.
+CONFLICTS = ("deadlock detected", "could not serialize access")
 
 
 def describe(invariant: Invariant) -> str:
@@ -46,3 +48,8 @@ def unretried_lock_errors(log_text: str) -> list[str]:
         for line in log_text.splitlines()
         if "database is locked" in line and "retrying" not in line and "Retry in" not in line
     ]
+
+
+def database_conflicts(log_text: str) -> list[str]:
+    """Log lines naming a deadlock or a serialization failure, even one that was then retried."""
+    return [line for line in log_text.splitlines() if any(c in line for c in CONFLICTS)]

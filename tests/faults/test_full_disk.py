@@ -113,6 +113,7 @@ def full_disk(tmp_path: Path) -> Iterator[TinyFilesystem | PageCap]:
         disk.close()
 
 
+# SQLite only: the disk filled is the one under the database file; PostgreSQL's is the server's own.
 def test_full_disk_retries_then_dead_letters_and_everything_lands_once_space_is_freed(
     tmp_path: Path,
     full_disk: TinyFilesystem | PageCap,

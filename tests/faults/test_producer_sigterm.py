@@ -24,6 +24,7 @@ COUNT = 60_000  # unpaced: about ten seconds of publishing, stopped after the fi
 PUBLISHED = re.compile(r"Published ([\d,]+) batches, ([\d,]+) lines from ([\d,]+) events")
 
 
+# SQLite only: the producer never opens the database, so PostgreSQL would add nothing here.
 def test_sigterm_flushes_the_partial_batch_and_exits_zero(
     tmp_path: Path, private_redis: PrivateRedis, fleet_factory: Callable[..., WorkerFleet]
 ) -> None:

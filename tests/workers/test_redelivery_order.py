@@ -1,4 +1,4 @@
-"""Every batch of a run delivered twice, the second time in reverse order, through real Redis and Celery."""
+"""Every batch of a run twice, the second time in reverse order, via real Redis and Celery; each backend."""
 
 from __future__ import annotations
 
@@ -81,8 +81,8 @@ def assert_raw_logs_balance(settings: Settings, engine: Engine) -> None:
 
 
 @pytest.fixture()
-def run_settings(live_settings: Settings) -> Settings:
-    settings = live_settings.model_copy(update={"batch_size": 100})
+def run_settings(live_db_settings: Settings) -> Settings:
+    settings = live_db_settings.model_copy(update={"batch_size": 100})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
 

@@ -1,8 +1,9 @@
-"""Quarantine replay on a real SQLite file: lines that now pass are stored once and released."""
+"""Quarantine replay on SQLite and PostgreSQL: lines that now pass are stored once and released."""
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from dash_app.queries import fetch_kpis
 from store.db import create_writer_engine, init_schema
 from store.models import Alert, Base, Batch, Event, QuarantinedLine, UserRisk
 from store.summaries import REPLAY_SOURCE, ledger_totals, quarantine_by_reason
+from tests.support import wait_until
 from workers.ingest import ingest_batch, now_ms
 from workers.reference import find_mismatches
 from workers.replay import replay_quarantine
@@ -112,8 +114,8 @@ def assert_ledger_balanced(engine: Engine, received: int) -> None:
     assert (kpis.events_stored, kpis.received, kpis.quarantined) == (events, received, held_rows)
 
 
-def test_replay_stores_fixed_lines_once_and_releases_them(settings: Settings) -> None:
-    before = small_limits(settings)
+def test_replay_stores_fixed_lines_once_and_releases_them(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
     engine = open_engine(before)
     counts = ingest_fixture(engine, before)
     assert find_mismatches(engine, before) == []
@@ -160,8 +162,8 @@ def test_replay_stores_fixed_lines_once_and_releases_them(settings: Settings) ->
     assert snapshot(engine) == state
 
 
-def test_reason_filters_and_other_reasons_wait_for_their_own_fix(settings: Settings) -> None:
-    before = small_limits(settings)
+def test_reason_filters_and_other_reasons_wait_for_their_own_fix(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
     engine = open_engine(before)
     counts = ingest_fixture(engine, before)
     fixed = raised(before, max_amount=5000.0)
@@ -185,8 +187,8 @@ def test_reason_filters_and_other_reasons_wait_for_their_own_fix(settings: Setti
     assert purchase.amount_cents == 200_000 and purchase.batch_id.startswith("replay-")
 
 
-def test_dry_run_reports_exactly_and_changes_nothing(settings: Settings) -> None:
-    before = small_limits(settings)
+def test_dry_run_reports_exactly_and_changes_nothing(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
     engine = open_engine(before)
     ingest_fixture(engine, before)
     state = snapshot(engine)
@@ -206,8 +208,8 @@ def test_dry_run_reports_exactly_and_changes_nothing(settings: Settings) -> None
     assert find_mismatches(engine, after) == []
 
 
-def test_concurrent_replays_store_each_line_once(settings: Settings) -> None:
-    before = small_limits(settings)
+def test_concurrent_replays_store_each_line_once(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
     engine = open_engine(before)
     counts = ingest_fixture(engine, before)
     after = raised(before)
@@ -229,6 +231,85 @@ def test_concurrent_replays_store_each_line_once(settings: Settings) -> None:
     assert_ledger_balanced(engine, counts["received"])
 
 
+class LiveWriter:
+    """A thread that ingests small batches for the replay's users, as a live worker would, until stopped."""
+
+    USERS = ("bot", "u2", "u3")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.batches = 0
+        self.lines = 0
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _batch(self, n: int, rng: random.Random) -> list[str]:
+        # Each batch touches a different pair of users, so the order it takes their locks in varies.
+        users = rng.sample(self.USERS, 2)
+        return [line(f"w{n:04d}-{i}", rng.choice(users), rng.uniform(0, 90)) for i in range(6)]
+
+    def _run(self) -> None:
+        engine = create_writer_engine(self.settings.resolved_database_url)
+        rng = random.Random(5)
+        try:
+            while not self.stop.is_set():
+                lines = self._batch(self.batches, rng)
+                ingest_batch(
+                    engine,
+                    settings=self.settings,
+                    batch_id=f"live-{self.batches:04d}",
+                    raw_text="\n".join(lines),
+                    source="test",
+                )
+                self.batches += 1
+                self.lines += len(lines)
+        except Exception as exc:  # a deadlock or serialization failure: recorded and asserted on
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            engine.dispose()
+
+    def wait_for(self, batches: int) -> None:
+        wait_until(lambda: self.batches >= batches or self.errors, timeout_s=60, what=f"{batches} batches")
+
+    def __enter__(self) -> LiveWriter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(60)
+
+
+def test_replay_beside_a_live_writer_neither_deadlocks_nor_breaks_exactness(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
+    engine = open_engine(before)
+    counts = ingest_fixture(engine, before)
+    after = raised(before, batch_size=3)  # ten replay batches: ten chances to interleave with the writer
+
+    with LiveWriter(after) as writer:
+        writer.wait_for(batches=2)
+        dry = [replay_quarantine(engine, settings=after, dry_run=True) for _ in range(3)]
+        writer.wait_for(batches=writer.batches + 2)
+        real = replay_quarantine(engine, settings=after)
+        writer.wait_for(batches=writer.batches + 2)
+    print(f"the live writer stored {writer.batches} batches beside the replays")
+
+    assert writer.errors == []
+    # The writer's events have ids of their own, so the replay's counts do not depend on them.
+    for report in [*dry, real]:
+        assert (report.stored_new, report.duplicates) == (23, 2)
+    assert [r.batch_ids for r in dry] == [real.batch_ids] * 3
+    assert held(engine) == [
+        ("in-0", 18, "field_too_long"),
+        ("in-0", 19, "field_too_long"),
+        ("in-0", 20, "field_too_long"),
+        ("in-0", 21, "amount_out_of_range"),
+    ]
+    assert find_mismatches(engine, after) == []
+    assert_ledger_balanced(engine, counts["received"] + writer.lines)
+
+
 def run_cli(settings: Settings, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
     env |= {
@@ -244,9 +325,9 @@ def run_cli(settings: Settings, *args: str, **overrides: str) -> subprocess.Comp
 FIXED = {"max_field_chars": "64", "max_amount": "1000"}  # the field limit raised, the amount limit not
 
 
-def test_command_replays_and_status_stays_balanced(settings: Settings) -> None:
-    before = small_limits(settings)
-    settings.data_dir.mkdir(parents=True)
+def test_command_replays_and_status_stays_balanced(db_settings: Settings) -> None:
+    before = small_limits(db_settings)
+    db_settings.data_dir.mkdir(parents=True)
     ingest_fixture(open_engine(before), before)
 
     refused = run_cli(before, "quarantine", "replay", "--reason", "no_such_reason")
