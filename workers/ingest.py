@@ -280,6 +280,11 @@ def _split_new(
 
 
 def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
+    if conn.dialect.name == "postgresql":
+        # One array parameter: with an IN list of hundreds, the generic plan that a prepared
+        # statement switches to after five runs scans the whole table.
+        query = "SELECT event_id, content_hash FROM events WHERE event_id = ANY(%s)"
+        return dict(fetch_many(conn, query, [event_ids]))
     found: dict[str, str] = {}
     for start in range(0, len(event_ids), _CHUNK):
         chunk = event_ids[start : start + _CHUNK]
