@@ -303,23 +303,46 @@ _STARTS_DDL = {
     for dialect, collate in (("sqlite", ""), ("postgresql", ' COLLATE "C"'))
 }
 _STARTS_CLEAR = text("DELETE FROM batch_starts")
-# CROSS JOIN pins batch_starts as the outer loop: SQLite has no statistics for the temp table
-# and would otherwise scan all of events, a cost that grows with the table.
-_TAIL_SQL = text(
-    "SELECT e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
-    " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len"
-    " FROM batch_starts b CROSS JOIN events e WHERE e.user_id = b.user_id AND e.ts_ms >= b.t0"
-)
+
+
+def _per_batch_user(columns: str, table: str, condition: str) -> dict[str, str]:
+    """SQL per dialect: rows of `table` (alias e) matching each row of batch_starts (alias b).
+
+    Both forms make batch_starts the outer loop, so each user is an index lookup. Otherwise
+    SQLite (no statistics for the temp table) and PostgreSQL (a hash join) scan the whole
+    table, a cost that grows with it. OFFSET 0 keeps PostgreSQL from flattening the LATERAL
+    subquery back into that join.
+    """
+    # Only fixed identifiers and conditions from this module are spliced in; values are bound.
+    lateral = f"LATERAL (SELECT * FROM {table} e WHERE {condition} OFFSET 0) e"  # noqa: S608
+    return {
+        "sqlite": f"SELECT {columns} FROM batch_starts b CROSS JOIN {table} e WHERE {condition}",  # noqa: S608
+        "postgresql": f"SELECT {columns} FROM batch_starts b CROSS JOIN {lateral}",  # noqa: S608
+    }
+
+
+_TAIL_SQL = {
+    dialect: text(sql)
+    for dialect, sql in _per_batch_user(
+        "e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
+        " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len",
+        "events",
+        "e.user_id = b.user_id AND e.ts_ms >= b.t0",
+    ).items()
+}
 _ANCHOR_SQL = text(
     "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
     " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
-_LOOKBACK_SQL = text(
-    "SELECT e.user_id, e.ts_ms, e.amount_cents FROM batch_starts b CROSS JOIN events e"
-    " WHERE e.user_id = b.user_id AND e.action = 'purchase'"
-    " AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms"
-)
+_LOOKBACK_SQL = {
+    dialect: text(sql)
+    for dialect, sql in _per_batch_user(
+        "e.user_id, e.ts_ms, e.amount_cents",
+        "events",
+        "e.user_id = b.user_id AND e.action = 'purchase' AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms",
+    ).items()
+}
 
 
 @dataclass(slots=True)
@@ -346,7 +369,7 @@ def _load_user_work(
     conn.execute(_STARTS_DDL[conn.dialect.name])
     conn.execute(_STARTS_CLEAR)
     execute_many(conn, "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})", list(starts.items()))
-    for r in conn.execute(_TAIL_SQL):
+    for r in conn.execute(_TAIL_SQL[conn.dialect.name]):
         work[r.user_id].rows.append(
             SeqRow(
                 r.event_id,
@@ -365,7 +388,7 @@ def _load_user_work(
         old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
     for r in conn.execute(_ANCHOR_SQL):
         work[r.user_id].anchor = Anchor(r.ts_ms, r.gap_ms, r.session_no, r.burst_len)
-    for r in conn.execute(_LOOKBACK_SQL, {"window_ms": window_ms}):
+    for r in conn.execute(_LOOKBACK_SQL[conn.dialect.name], {"window_ms": window_ms}):
         work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
     return work, old_keys
 
@@ -539,15 +562,16 @@ def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[
     execute_many(conn, statement, sorted(rows))
 
 
-# The batch's users are the rows of batch_starts (see _load_user_work).
 def _marks(count: int) -> str:
     return ", ".join(["{p}"] * count)
 
 
+# The batch's users are the rows of batch_starts (see _load_user_work).
 # Identifiers in the SQL below come from the schema; every value stays a bound parameter.
-_STORED_RISK_SQL = (
-    f"SELECT r.user_id, r.band, {', '.join('r.' + name for name in _AGGREGATE_FIELDS)}"  # noqa: S608
-    " FROM batch_starts b CROSS JOIN user_risk r WHERE r.user_id = b.user_id"
+_STORED_RISK_SQL = _per_batch_user(
+    f"e.user_id, e.band, {', '.join('e.' + name for name in _AGGREGATE_FIELDS)}",
+    "user_risk",
+    "e.user_id = b.user_id",
 )
 _RISK_COLUMNS = tuple(c.name for c in UserRisk.__table__.columns)
 _UPSERT_RISK = (
@@ -562,7 +586,7 @@ def _update_user_risk(
 ) -> int:
     """Fold each user's delta into their aggregates, rescore, and record band crossings."""
     # user_id -> (band, aggregates in field order)
-    stored = {row[0]: (row[1], row[2:]) for row in conn.exec_driver_sql(_STORED_RISK_SQL)}
+    stored = {row[0]: (row[1], row[2:]) for row in conn.exec_driver_sql(_STORED_RISK_SQL[conn.dialect.name])}
     upserts: list[tuple[Any, ...]] = []
     alerts: list[dict[str, Any]] = []
     # User order: concurrent PostgreSQL batches lock user_risk rows in one order.
