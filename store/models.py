@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Identifiers sort by code point everywhere, as in the offline reference ("C" on PostgreSQL).
@@ -44,6 +44,16 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_user_ts", "user_id", "ts_ms", "event_id"),
         Index("ix_events_ts", "ts_ms"),
+        # Purchases only: the per-batch look-back for purchase velocity reads this index alone
+        # instead of every event of the user's last hour.
+        Index(
+            "ix_events_user_purchases",
+            "user_id",
+            "ts_ms",
+            "amount_cents",
+            sqlite_where=text("action = 'purchase'"),
+            postgresql_where=text("action = 'purchase'"),
+        ),
     )
 
 
