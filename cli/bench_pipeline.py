@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, func, select
 
 from cli.bench_producer import MANIFEST, Staged, StagedBatch, peak_rss
 from cli.chaos import WorkerFleet, pending_messages, stop_process, wait_for
-from cli.services import child_env, cli_argv
+from cli.services import cli_argv, start_logged
 from config.settings import Settings
 from producer.generator import generate_batches, plan_run
 from producer.publisher import write_raw_batch
@@ -83,17 +82,7 @@ class ProducerProcess:
         argv = cli_argv("bench", "publish", str(staged.directory), f"--lines={lines}", f"--summary={summary}")
         argv += [f"--rate={rate}"] if rate else []
         argv += [f"--per-line-task={per_line_task}"] if per_line_task else []
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                env=child_env(settings, os.environ),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return cls(process, summary)
+        return cls(start_logged(argv, settings, log), summary)
 
     def exited(self) -> bool:
         """True once the producer has sent everything and exited; a failure raises."""

@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from cli.redis_server import RedisProcess, start_redis
 from cli.reports import run_reconcile, status_table
-from cli.services import CELERY_APP, child_env, cli_argv, worker_argv
+from cli.services import CELERY_APP, cli_argv, start_logged, worker_argv
 from config.settings import Settings
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
 from store.db import create_reader_engine, create_writer_engine, init_schema, is_sqlite, sqlite_path
@@ -264,18 +264,9 @@ class WorkerFleet:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         """Start (or restart) the worker called name; its output goes to <log_dir>/<name>.log."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         argv = [*worker_argv(self.settings, concurrency=self.concurrency), "-n", f"{name}@%h"]
         argv[argv.index(CELERY_APP)] = self.app
-        with (self.log_dir / f"{name}.log").open("ab") as out:
-            process = subprocess.Popen(
-                argv,
-                env=child_env(self.settings, os.environ),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a group kill reaches the pool children too
-            )
+        process = start_logged(argv, self.settings, self.log_dir / f"{name}.log")
         self.mains[name] = process
         return process
 
@@ -484,16 +475,7 @@ def start_producer(
     argv = cli_argv(
         "produce", f"--rate={rate}", f"--duration={duration_s}", f"--seed={seed}", "--no-progress"
     )
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            argv,
-            env=child_env(settings, os.environ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return start_logged(argv, settings, log)
 
 
 def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float = 30.0) -> None:

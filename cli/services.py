@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -133,3 +135,20 @@ def stack_services(settings: Settings, *, with_producer: bool) -> list[Service]:
 def log_path(settings: Settings, name: str) -> Path:
     """Where `ecomrisk up` writes the output of one child."""
     return settings.data_dir / "logs" / f"{name}.log"
+
+
+def start_logged(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """Start an ecomrisk child with these settings, output appended to log, in its own session.
+
+    Its own session and process group: a group kill reaches its pool children too.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            env=child_env(settings, os.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
