@@ -12,12 +12,30 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Connection, Engine
+
+import workers.ingest
 from config.settings import get_settings
 from producer.generator import generate_batches, plan_run
-from store.db import create_writer_engine, init_schema
+from store.db import create_writer_engine, init_schema, write_transaction
 from workers.ingest import ingest_batch
+
+held_s = 0.0  # time inside the write transaction: the serial part when several processes write
+
+
+@contextmanager
+def timed_write_transaction(engine: Engine) -> Iterator[Connection]:
+    global held_s
+    started = time.perf_counter()
+    try:
+        with write_transaction(engine) as conn:
+            yield conn
+    finally:
+        held_s += time.perf_counter() - started
 
 
 def main() -> None:
@@ -44,6 +62,7 @@ def main() -> None:
 
             profiler = Profiler(interval=0.0005)
             profiler.start()
+        workers.ingest.write_transaction = timed_write_transaction  # type: ignore[assignment]
         started, cpu = time.perf_counter(), time.process_time()
         for batch_id, text in batches:
             ingest_batch(engine, settings=run_settings, batch_id=batch_id, raw_text=text, source="profile")
@@ -53,6 +72,10 @@ def main() -> None:
             print(profiler.output_text(unicode=False, color=False))
         engine.dispose()
     print(f"{lines:,} lines in {elapsed:.2f} s = {lines / elapsed:,.0f} lines/s (CPU {cpu:.2f} s)")
+    print(
+        f"write lock held {held_s:.2f} s = {held_s / lines * 1e6:.1f} us/line,"
+        f" outside it {(elapsed - held_s) / lines * 1e6:.1f} us/line"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from store.models import (
     Batch,
     UserRisk,
 )
-from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess, risk_columns
+from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess
 from workers.schemas import CleanEvent, Reason, Rejection
 from workers.sequence import (
     PURCHASE,
@@ -29,6 +29,7 @@ from workers.sequence import (
     SeqRow,
     SequenceRules,
     UserDelta,
+    new_event_totals,
     recompute_tail,
     window_peaks,
 )
@@ -42,7 +43,11 @@ MAX_USER_LOCKS = 512
 _ID_RACE_PASSES = 3
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
-_AGGREGATE_FIELDS = tuple(UserAggregates.__dataclass_fields__)
+_AGGREGATE_FIELDS = UserAggregates._fields
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["{p}"] * count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +110,12 @@ def ingest_batch(
     """Validate outside the lock, then store everything in one write transaction."""
     at_ms = at_ms if at_ms is not None else now_ms()
     parsed = validate_batch(raw_text, settings=settings, at_ms=at_ms)
+    batch = prepare_batch(parsed, IngestRules.from_settings(settings))
     with write_transaction(engine) as conn:
         return store_batch(
             conn,
-            parsed=parsed,
+            batch=batch,
             raw_text=raw_text,
-            rules=IngestRules.from_settings(settings),
             batch_id=batch_id,
             source=source,
             produced_ms=produced_ms,
@@ -133,9 +138,8 @@ def quarantine_whole_batch(
     with write_transaction(engine) as conn:
         return store_batch(
             conn,
-            parsed=reject_batch(raw_text, reason, detail[:500]),
+            batch=prepare_batch(reject_batch(raw_text, reason, detail[:500]), None),
             raw_text=raw_text,
-            rules=None,
             batch_id=batch_id,
             source=source,
             produced_ms=produced_ms,
@@ -147,19 +151,141 @@ class EventIdRace(Exception):
     """A new event's id was committed meanwhile by a batch that did not hold this user's lock."""
 
 
+@dataclass(slots=True)
+class UserEvents:
+    """One user's new events in a batch, with what they add whatever the stored history."""
+
+    rows: list[SeqRow]
+    t0: int  # the earliest new timestamp: the user's tail starts there
+    totals: UserDelta
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvents:
+    """Events to insert, in id order, and everything about them that needs no stored state."""
+
+    events: list[CleanEvent]
+    columns: list[tuple[Any, ...]]  # each event's own columns, the first of _INSERT_EVENTS
+    rows: list[SeqRow]  # each event's sequence row, derived fields filled in under the lock
+    users: dict[str, UserEvents]
+    minutes: Counter[tuple[int, str, str]]  # (minute, action, category) -> events
+    hours: Counter[tuple[int, int]]  # (weekday, hour) -> events
+
+    def without(self, gone: list[CleanEvent], rules: SequenceRules) -> NewEvents:
+        """These new events less some of them (found stored already); only their users are redone."""
+        gone_ids = {e.event_id for e in gone}
+        kept = [i for i, e in enumerate(self.events) if e.event_id not in gone_ids]
+        users = dict(self.users)
+        for user_id in {e.user_id for e in gone}:
+            rows = [r for r in users.pop(user_id).rows if r.event_id not in gone_ids]
+            if rows:
+                users[user_id] = UserEvents(rows, min(r.ts_ms for r in rows), new_event_totals(rows, rules))
+        minutes, hours = self.minutes.copy(), self.hours.copy()
+        minutes.subtract(_minute_key(e) for e in gone)
+        hours.subtract(_hour_key(e.ts_ms) for e in gone)
+        return NewEvents(
+            [self.events[i] for i in kept],
+            [self.columns[i] for i in kept],
+            [self.rows[i] for i in kept],
+            users,
+            +minutes,  # unary plus drops the keys that fell to zero
+            +hours,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A validated batch with the work that needs no stored state done before the write lock."""
+
+    parsed: ParsedBatch
+    rules: IngestRules | None  # None only for a batch without events
+    unique: NewEvents  # the first event of each id in the batch
+    duplicates: int  # repeats of an id with the same content within the batch
+    clashes: list[CleanEvent]  # repeats of an id with other content within the batch
+
+
+def prepare_batch(parsed: ParsedBatch, rules: IngestRules | None) -> PreparedBatch:
+    """Deduplicate the batch and precompute its new events' rows, per-user totals and rollup counts."""
+    first: dict[str, CleanEvent] = {}
+    clashes: list[CleanEvent] = []
+    duplicates = 0
+    for event in parsed.events:
+        seen = first.get(event.event_id)
+        if seen is None:
+            first[event.event_id] = event
+        elif seen.content_hash == event.content_hash:
+            duplicates += 1
+        else:
+            clashes.append(event)
+    assert rules is not None or not first, "a batch with events needs rules"
+    unique = collect_new_events(list(first.values()), rules.sequence if rules else None)
+    return PreparedBatch(parsed, rules, unique, duplicates, clashes)
+
+
+def collect_new_events(events: list[CleanEvent], rules: SequenceRules | None) -> NewEvents:
+    """NewEvents of events with distinct ids; rules are needed when there is any event."""
+    # Id order: two batches that insert the same ids wait for each other in one order, never a cycle.
+    events = sorted(events, key=lambda e: e.event_id)
+    columns = []
+    rows = []
+    users: dict[str, list[SeqRow]] = defaultdict(list)
+    minutes: Counter[tuple[int, str, str]] = Counter()
+    hours: Counter[tuple[int, int]] = Counter()
+    for e in events:
+        ts_ms = e.ts_ms
+        columns.append(
+            (
+                e.event_id,
+                e.user_id,
+                e.session_id,
+                e.action,
+                e.category,
+                e.product,
+                e.amount_cents,
+                ts_ms,
+                e.user_agent,
+                e.content_hash,
+                e.line_no,
+            )
+        )
+        row = SeqRow(e.event_id, e.user_id, ts_ms, e.action, e.amount_cents, is_new=True)
+        rows.append(row)
+        users[e.user_id].append(row)
+        minutes[_minute_key(e)] += 1
+        hours[_hour_key(ts_ms)] += 1
+    by_user = {}
+    if users:
+        assert rules is not None, "new events need sequence rules"
+        by_user = {
+            user_id: UserEvents(
+                user_rows, min(r.ts_ms for r in user_rows), new_event_totals(user_rows, rules)
+            )
+            for user_id, user_rows in users.items()
+        }
+    return NewEvents(events, columns, rows, by_user, minutes, hours)
+
+
+def _minute_key(e: CleanEvent) -> tuple[int, str, str]:
+    return (e.ts_ms - e.ts_ms % _MINUTE_MS, e.action, e.category or "")
+
+
+def _hour_key(ts_ms: int) -> tuple[int, int]:
+    hour = ts_ms // _HOUR_MS
+    return ((hour // 24 + 3) % 7, hour % 24)  # 1970-01-01 was a Thursday (weekday 3)
+
+
 def store_batch(
     conn: Connection,
     *,
-    parsed: ParsedBatch,
+    batch: PreparedBatch,
     raw_text: str,
-    rules: IngestRules | None,
     batch_id: str,
     source: str,
     produced_ms: int | None,
     at_ms: int,
     store_locked: bool = False,
 ) -> BatchOutcome:
-    """Apply a parsed batch inside the caller's transaction; a committed batch id is a no-op.
+    """Apply a prepared batch inside the caller's transaction; a committed batch id is a no-op.
 
     store_locked: the caller holds the store-wide lock exclusively, so no user lock is needed
     (a long dry run would otherwise pile up one lock per user until it rolls back).
@@ -179,8 +305,8 @@ def store_batch(
         )
     # Every read of a user's stored events or risk row below happens under that user's lock.
     if not store_locked:
-        _lock_users(conn, {e.user_id for e in parsed.events})
-    args = (parsed, raw_text, rules, batch_id, source, produced_ms, at_ms)
+        _lock_users(conn, set(batch.unique.users))
+    args = (batch, raw_text, batch_id, source, produced_ms, at_ms)
     if conn.dialect.name != "postgresql":
         return _store_new(conn, *args)
     for _ in range(_ID_RACE_PASSES - 1):
@@ -203,23 +329,22 @@ def _lock_users(conn: Connection, user_ids: set[str]) -> None:
 
 def _store_new(
     conn: Connection,
-    parsed: ParsedBatch,
+    batch: PreparedBatch,
     raw_text: str,
-    rules: IngestRules | None,
     batch_id: str,
     source: str,
     produced_ms: int | None,
     at_ms: int,
 ) -> BatchOutcome:
     """Store a batch that is not in the ledger yet; its users are locked."""
-    new_events, duplicates, rejections = _split_new(conn, parsed, raw_text)
+    new, duplicates, rejections = _split_new(conn, batch, raw_text)
     alerts = 0
-    if new_events:
-        assert rules is not None, "a batch with events needs rules"
-        alerts = _apply_new_events(conn, new_events, rules=rules, batch_id=batch_id, at_ms=at_ms)
+    if new.events:
+        assert batch.rules is not None, "a batch with events needs rules"
+        alerts = _apply_new_events(conn, new, rules=batch.rules, batch_id=batch_id, at_ms=at_ms)
     _insert_quarantine(conn, rejections, batch_id=batch_id, at_ms=at_ms)
     outcome = BatchOutcome(
-        batch_id, parsed.received, len(new_events), duplicates, len(rejections), alerts=alerts
+        batch_id, batch.parsed.received, len(new.events), duplicates, len(rejections), alerts=alerts
     )
     conn.execute(
         insert(Batch),
@@ -233,38 +358,35 @@ def _store_new(
             "produced_ms": produced_ms,
             # Just before commit, so produced_ms -> committed_ms is the whole end-to-end latency.
             "committed_ms": max(at_ms, now_ms()),
-            "max_event_ts_ms": max((e.ts_ms for e in new_events), default=None),
+            "max_event_ts_ms": max((e.ts_ms for e in new.events), default=None),
         },
     )
     return outcome
 
 
 def _split_new(
-    conn: Connection, parsed: ParsedBatch, raw_text: str
-) -> tuple[list[CleanEvent], int, list[Rejection]]:
+    conn: Connection, batch: PreparedBatch, raw_text: str
+) -> tuple[NewEvents, int, list[Rejection]]:
     """New events, the duplicate count, and rejections incl. ids that clash with other content."""
-    first: dict[str, CleanEvent] = {}
-    clashes: list[CleanEvent] = []
-    duplicates = 0
-    for event in parsed.events:
-        seen = first.get(event.event_id)
-        if seen is None:
-            first[event.event_id] = event
-        elif seen.content_hash == event.content_hash:
-            duplicates += 1
-        else:
-            clashes.append(event)
-    stored = _stored_hashes(conn, list(first))
-    new_events: list[CleanEvent] = []
-    for event in first.values():
-        stored_hash = stored.get(event.event_id)
-        if stored_hash is None:
-            new_events.append(event)
-        elif stored_hash == event.content_hash:
-            duplicates += 1
-        else:
-            clashes.append(event)
-    rejections = list(parsed.rejections)
+    unique = batch.unique
+    stored = _stored_hashes(conn, [e.event_id for e in unique.events])
+    duplicates = batch.duplicates
+    clashes = list(batch.clashes)
+    new = unique
+    if stored:  # a redelivery, a replay or a repeated event: drop the stored ids from what was prepared
+        gone: list[CleanEvent] = []
+        for event in unique.events:
+            stored_hash = stored.get(event.event_id)
+            if stored_hash is None:
+                continue
+            gone.append(event)
+            if stored_hash == event.content_hash:
+                duplicates += 1
+            else:
+                clashes.append(event)
+        assert batch.rules is not None, "a batch with events needs rules"
+        new = unique.without(gone, batch.rules.sequence)
+    rejections = list(batch.parsed.rejections)
     if clashes:
         lines = raw_text.split("\n")
         rejections += [
@@ -276,7 +398,7 @@ def _split_new(
             )
             for e in clashes
         ]
-    return new_events, duplicates, rejections
+    return new, duplicates, rejections
 
 
 def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
@@ -349,26 +471,25 @@ _LOOKBACK_SQL = {
 class _UserWork:
     """Everything loaded for one user of the batch."""
 
-    rows: list[SeqRow] = field(default_factory=list)
+    rows: list[SeqRow]
     anchor: Anchor | None = None
     purchases: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _load_user_work(
-    conn: Connection, events: list[CleanEvent], window_ms: int
+    conn: Connection, new: NewEvents, window_ms: int
 ) -> tuple[dict[str, _UserWork], dict[str, tuple[str, str, int]]]:
     """Per user: new rows plus the stored tail, the anchor and the look-back purchases."""
-    starts: dict[str, int] = {}
-    work: dict[str, _UserWork] = defaultdict(_UserWork)
-    for e in events:
-        starts[e.user_id] = min(starts.get(e.user_id, e.ts_ms), e.ts_ms)
-        work[e.user_id].rows.append(
-            SeqRow(e.event_id, e.user_id, e.ts_ms, e.action, e.amount_cents, is_new=True)
-        )
+    # A fresh list per user: a PostgreSQL pass that is rolled back must not leave tail rows behind.
+    work = {user_id: _UserWork(list(user.rows)) for user_id, user in new.users.items()}
     old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
     conn.execute(_STARTS_DDL[conn.dialect.name])
     conn.execute(_STARTS_CLEAR)
-    execute_many(conn, "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})", list(starts.items()))
+    execute_many(
+        conn,
+        "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})",
+        [(user_id, user.t0) for user_id, user in new.users.items()],
+    )
     for r in conn.execute(_TAIL_SQL[conn.dialect.name]):
         work[r.user_id].rows.append(
             SeqRow(
@@ -394,28 +515,23 @@ def _load_user_work(
 
 
 def _apply_new_events(
-    conn: Connection, events: list[CleanEvent], *, rules: IngestRules, batch_id: str, at_ms: int
+    conn: Connection, new: NewEvents, *, rules: IngestRules, batch_id: str, at_ms: int
 ) -> int:
     """Insert new events, correct their users' tails, aggregates, rollups; return alerts written."""
     seq = rules.sequence
-    work, old_keys = _load_user_work(conn, events, seq.window_ms)
+    work, old_keys = _load_user_work(conn, new, seq.window_ms)
     deltas: dict[str, UserDelta] = {}
-    derived: dict[str, SeqRow] = {}
     changed: list[SeqRow] = []
     for user_id, w in work.items():
-        touched, delta = recompute_tail(w.rows, w.anchor, seq)
-        t0 = min(r.ts_ms for r in w.rows if r.is_new)
+        user = new.users[user_id]
+        touched, delta = recompute_tail(w.rows, w.anchor, seq, new_totals=user.totals)
         tail_purchases = [(r.ts_ms, r.amount_cents or 0) for r in w.rows if r.action == PURCHASE]
         delta.max_purchases_window, delta.max_spend_window_cents = window_peaks(
-            w.purchases + tail_purchases, t0, seq
+            w.purchases + tail_purchases, user.t0, seq
         )
         deltas[user_id] = delta
-        for row in touched:
-            if row.is_new:
-                derived[row.event_id] = row
-            else:
-                changed.append(row)
-    _insert_events(conn, events, derived, batch_id=batch_id, at_ms=at_ms)
+        changed += [row for row in touched if not row.is_new]
+    _insert_events(conn, new, batch_id=batch_id, at_ms=at_ms)
     if changed:
         execute_many(
             conn,
@@ -428,7 +544,7 @@ def _apply_new_events(
         )
     alerts = _update_user_risk(conn, deltas, rules=rules.risk, batch_id=batch_id, at_ms=at_ms)
     # Last: a few rollup rows are shared by every batch; on PostgreSQL their row locks last until commit.
-    _update_rollups(conn, events, derived, changed, old_keys)
+    _update_rollups(conn, new, changed, old_keys)
     return alerts
 
 
@@ -436,9 +552,10 @@ def _seconds(gap_ms: int | None) -> float | None:
     return None if gap_ms is None else gap_ms / 1000
 
 
+# The first eleven columns are NewEvents.columns; the batch and the derived flags follow.
 _INSERT_EVENTS = (
     "INSERT INTO events (event_id, user_id, session_id, action, category, product, amount_cents, ts_ms,"
-    " user_agent, content_hash, batch_id, line_no, ingested_ms, gap_ms, gap_s, is_rapid, is_steady,"
+    " user_agent, content_hash, line_no, batch_id, ingested_ms, gap_ms, gap_s, is_rapid, is_steady,"
     " session_no, burst_len) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p},"
     " {p}, {p}, {p}, {p}, {p}, {p})"
 )
@@ -466,41 +583,21 @@ def fetch_many(conn: Connection, statement: str, params: list[Any]) -> list[tupl
     return [tuple(row) for row in conn.exec_driver_sql(_driver_sql(conn, statement), tuple(params))]
 
 
-def _insert_events(
-    conn: Connection,
-    events: list[CleanEvent],
-    derived: dict[str, SeqRow],
-    *,
-    batch_id: str,
-    at_ms: int,
-) -> None:
-    rows = []
-    # Id order: two batches that insert the same ids wait for each other in one order, never a cycle.
-    for e in sorted(events, key=lambda e: e.event_id):
-        d = derived[e.event_id]
-        rows.append(
-            (
-                e.event_id,
-                e.user_id,
-                e.session_id,
-                e.action,
-                e.category,
-                e.product,
-                e.amount_cents,
-                e.ts_ms,
-                e.user_agent,
-                e.content_hash,
-                batch_id,
-                e.line_no,
-                at_ms,
-                d.gap_ms,
-                _seconds(d.gap_ms),
-                d.is_rapid,
-                d.is_steady,
-                d.session_no,
-                d.burst_len,
-            )
+def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: int) -> None:
+    rows = [
+        (
+            *columns,
+            batch_id,
+            at_ms,
+            d.gap_ms,
+            _seconds(d.gap_ms),
+            d.is_rapid,
+            d.is_steady,
+            d.session_no,
+            d.burst_len,
         )
+        for columns, d in zip(new.columns, new.rows, strict=True)
+    ]
     if conn.dialect.name != "postgresql":
         execute_many(conn, _INSERT_EVENTS, rows)
         return
@@ -510,22 +607,14 @@ def _insert_events(
 
 
 def _update_rollups(
-    conn: Connection,
-    events: list[CleanEvent],
-    derived: dict[str, SeqRow],
-    changed: list[SeqRow],
-    old_keys: dict[str, tuple[str, str, int]],
+    conn: Connection, new: NewEvents, changed: list[SeqRow], old_keys: dict[str, tuple[str, str, int]]
 ) -> None:
     """Add new events and rapid flips to the dashboard rollups, as exact increments."""
-    minutes: Counter[tuple[int, str, str]] = Counter()
+    minutes = new.minutes
     minute_rapid: Counter[tuple[int, str, str]] = Counter()
-    hours: Counter[tuple[int, int]] = Counter()
-    for e in events:
-        key = (e.ts_ms - e.ts_ms % _MINUTE_MS, e.action, e.category or "")
-        minutes[key] += 1
-        minute_rapid[key] += int(derived[e.event_id].is_rapid)
-        hour = e.ts_ms // _HOUR_MS
-        hours[((hour // 24 + 3) % 7, hour % 24)] += 1  # 1970-01-01 was a Thursday (weekday 3)
+    for e, d in zip(new.events, new.rows, strict=True):
+        if d.is_rapid:
+            minute_rapid[_minute_key(e)] += 1
     for r in changed:
         action, category, was_rapid = old_keys[r.event_id]
         minute_rapid[(r.ts_ms - r.ts_ms % _MINUTE_MS, action, category)] += int(r.is_rapid) - was_rapid
@@ -544,7 +633,7 @@ def _update_rollups(
     _add_counts(
         conn, ActivityMix, ("action", "category"), [(*k, mix[k], mix_rapid[k]) for k in mix | mix_rapid]
     )
-    _add_counts(conn, ActivityHours, ("weekday", "hour"), [(*k, n) for k, n in hours.items()])
+    _add_counts(conn, ActivityHours, ("weekday", "hour"), [(*k, n) for k, n in new.hours.items()])
 
 
 def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -562,10 +651,6 @@ def _add_counts(conn: Connection, model: Any, keys: tuple[str, ...], rows: list[
     execute_many(conn, statement, sorted(rows))
 
 
-def _marks(count: int) -> str:
-    return ", ".join(["{p}"] * count)
-
-
 # The batch's users are the rows of batch_starts (see _load_user_work).
 # Identifiers in the SQL below come from the schema; every value stays a bound parameter.
 _STORED_RISK_SQL = _per_batch_user(
@@ -573,7 +658,25 @@ _STORED_RISK_SQL = _per_batch_user(
     "user_risk",
     "e.user_id = b.user_id",
 )
-_RISK_COLUMNS = tuple(c.name for c in UserRisk.__table__.columns)
+# The order _risk_row builds a row in; the assertion keeps it in step with the table.
+_RISK_COLUMNS = (
+    "user_id",
+    *_AGGREGATE_FIELDS,
+    "rapid_share",
+    "gap_mean_s",
+    "gap_cv",
+    "steady_share",
+    "night_share",
+    "avg_session_s",
+    "automation_score",
+    "loss_of_control_score",
+    "score",
+    "band",
+    "risk_kind",
+    "markers",
+    "updated_ms",
+)
+assert set(_RISK_COLUMNS) == {c.name for c in UserRisk.__table__.columns}, "user_risk changed"
 _UPSERT_RISK = (
     f"INSERT INTO user_risk ({', '.join(_RISK_COLUMNS)}) VALUES ({_marks(len(_RISK_COLUMNS))})"  # noqa: S608
     " ON CONFLICT (user_id) DO UPDATE SET "
@@ -613,53 +716,72 @@ def _update_user_risk(
     return len(alerts)
 
 
-_SUMMED = (
-    "events",
-    "rapid_events",
-    "gap_count",
-    "gap_sum_ms",
-    "gap_sumsq_ms",
-    "steady_gaps",
-    "sessions",
-    "purchases",
-    "spend_cents",
-    "night_events",
-)
-_PEAKS = ("max_burst", "max_purchases_window", "max_spend_window_cents")
-
-
 def merge_aggregates(stored: Sequence[Any] | None, delta: UserDelta) -> UserAggregates:
     """Stored aggregates (values in UserAggregates field order) plus a batch's delta.
 
-    Sums add, peaks take the max, seen-times widen.
+    Sums add, peaks take the max, seen-times widen. Spelled out field by field: it runs once
+    per user and batch.
     """
-    base: dict[str, Any]
     if stored is None:
-        base = dict.fromkeys(_AGGREGATE_FIELDS, 0)
-        base["first_seen_ms"] = delta.first_seen_ms
-        base["last_seen_ms"] = delta.last_seen_ms
-    else:
-        base = dict(zip(_AGGREGATE_FIELDS, stored, strict=True))
-    for name in _SUMMED:
-        base[name] += getattr(delta, name)
-    for name in _PEAKS:
-        base[name] = max(base[name], getattr(delta, name))
-    if delta.first_seen_ms is not None:
-        base["first_seen_ms"] = min(base["first_seen_ms"], delta.first_seen_ms)
-    if delta.last_seen_ms is not None:
-        base["last_seen_ms"] = max(base["last_seen_ms"], delta.last_seen_ms)
-    return UserAggregates(**base)
+        return UserAggregates(
+            events=delta.events,
+            rapid_events=delta.rapid_events,
+            max_burst=max(0, delta.max_burst),
+            gap_count=delta.gap_count,
+            gap_sum_ms=delta.gap_sum_ms,
+            gap_sumsq_ms=delta.gap_sumsq_ms,
+            steady_gaps=delta.steady_gaps,
+            purchases=delta.purchases,
+            spend_cents=delta.spend_cents,
+            max_purchases_window=max(0, delta.max_purchases_window),
+            max_spend_window_cents=max(0, delta.max_spend_window_cents),
+            night_events=delta.night_events,
+            sessions=delta.sessions,
+            first_seen_ms=delta.first_seen_ms,  # type: ignore[arg-type]  # a delta of new events has both
+            last_seen_ms=delta.last_seen_ms,  # type: ignore[arg-type]
+        )
+    old = UserAggregates._make(stored)
+    first, last = delta.first_seen_ms, delta.last_seen_ms
+    return UserAggregates(
+        events=old.events + delta.events,
+        rapid_events=old.rapid_events + delta.rapid_events,
+        max_burst=max(old.max_burst, delta.max_burst),
+        gap_count=old.gap_count + delta.gap_count,
+        gap_sum_ms=old.gap_sum_ms + delta.gap_sum_ms,
+        gap_sumsq_ms=old.gap_sumsq_ms + delta.gap_sumsq_ms,
+        steady_gaps=old.steady_gaps + delta.steady_gaps,
+        purchases=old.purchases + delta.purchases,
+        spend_cents=old.spend_cents + delta.spend_cents,
+        max_purchases_window=max(old.max_purchases_window, delta.max_purchases_window),
+        max_spend_window_cents=max(old.max_spend_window_cents, delta.max_spend_window_cents),
+        night_events=old.night_events + delta.night_events,
+        sessions=old.sessions + delta.sessions,
+        first_seen_ms=old.first_seen_ms if first is None else min(old.first_seen_ms, first),
+        last_seen_ms=old.last_seen_ms if last is None else max(old.last_seen_ms, last),
+    )
 
 
 def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> tuple[Any, ...]:
     """One user_risk row in _RISK_COLUMNS order; markers as JSON text for the driver."""
-    columns = {
-        "user_id": user_id,
-        **risk_columns(agg, result),
-        "markers": orjson.dumps(result.markers_json()).decode(),
-        "updated_ms": at_ms,
-    }
-    return tuple(columns[name] for name in _RISK_COLUMNS)
+    f = result.features
+    markers = orjson.dumps(result.markers_json()).decode() if result.markers else "[]"
+    return (
+        user_id,
+        *agg,
+        f.rapid_share,
+        f.gap_mean_s,
+        f.gap_cv,
+        f.steady_share,
+        f.night_share,
+        f.avg_session_s,
+        result.automation_score,
+        result.loss_of_control_score,
+        result.score,
+        result.band.value,
+        result.kind.value,
+        markers,
+        at_ms,
+    )
 
 
 _INSERT_QUARANTINE = (

@@ -19,7 +19,7 @@ from workers.risk import RiskRules, UserAggregates, assess, risk_columns
 
 EVENT_FLAG_COLUMNS = ["gap_ms", "is_rapid", "is_steady", "session_no", "burst_len"]
 EXACT_USER_COLUMNS = [
-    *UserAggregates.__dataclass_fields__,
+    *UserAggregates._fields,
     "automation_score",
     "loss_of_control_score",
     "score",
@@ -106,7 +106,7 @@ def _window_peaks(purchases: pd.DataFrame, window_ms: int) -> pd.DataFrame:
 
 
 def _score_row(user_id: Any, row: pd.Series, rules: RiskRules) -> dict[str, Any]:
-    aggregates = UserAggregates(**{name: int(row[name]) for name in UserAggregates.__dataclass_fields__})
+    aggregates = UserAggregates(**{name: int(row[name]) for name in UserAggregates._fields})
     return {"user_id": user_id, **risk_columns(aggregates, assess(aggregates, rules))}
 
 

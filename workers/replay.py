@@ -32,7 +32,7 @@ from config.settings import Settings
 from store.db import hold_locks, write_transaction
 from store.models import Event, QuarantinedLine
 from store.summaries import REPLAY_SOURCE
-from workers.ingest import IngestRules, now_ms, store_batch
+from workers.ingest import IngestRules, now_ms, prepare_batch, store_batch
 from workers.schemas import CleanEvent, Reason
 from workers.validation import Limits, LineRejected, ParsedBatch, validate_line
 
@@ -176,9 +176,8 @@ def _store_replay_batch(
     events = [replace(event, line_no=n) for n, (_, _, event) in enumerate(accepted, start=1)]
     outcome = store_batch(
         conn,
-        parsed=ParsedBatch(events, []),
+        batch=prepare_batch(ParsedBatch(events, []), job.rules),
         raw_text="\n".join(raw_text for _, raw_text, _ in accepted),
-        rules=job.rules,
         batch_id=batch_id,
         source=REPLAY_SOURCE,
         produced_ms=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from config.settings import Settings
 
@@ -26,8 +26,9 @@ class Band(StrEnum):
     HIGH = "high"
 
 
-@dataclass(frozen=True, slots=True)
-class UserAggregates:
+# Named tuples, not frozen dataclasses: a batch builds several per user, and a frozen
+# dataclass's __init__ costs a microsecond or more each.
+class UserAggregates(NamedTuple):
     """The exact, incrementally maintained counters of one user (see store.models.UserRisk)."""
 
     events: int
@@ -47,8 +48,7 @@ class UserAggregates:
     last_seen_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(NamedTuple):
     """Ratios derived from the aggregates; a pure function of them."""
 
     rapid_share: float
@@ -59,8 +59,7 @@ class Features:
     avg_session_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class Marker:
+class Marker(NamedTuple):
     """A rule that fired: its value against its threshold, its weight and its family."""
 
     name: str
@@ -71,8 +70,7 @@ class Marker:
     description: str
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     """A user's score with its reasons; never a bare number."""
 
     features: Features
@@ -160,9 +158,15 @@ def derive_features(agg: UserAggregates) -> Features:
 def assess(agg: UserAggregates, rules: RiskRules) -> Assessment:
     """Score a user from their aggregates: the stronger of automation and loss-of-control."""
     features = derive_features(agg)
-    markers = tuple(sorted(_fired_markers(agg, features, rules), key=lambda m: -m.weight))
-    automation = min(100, sum(m.weight for m in markers if m.kind is RiskKind.AUTOMATION))
-    loss = min(100, sum(m.weight for m in markers if m.kind is RiskKind.LOSS_OF_CONTROL))
+    fired = _fired_markers(agg, features, rules)
+    automation = loss = 0
+    for m in fired:
+        if m.kind is RiskKind.AUTOMATION:
+            automation += m.weight
+        else:
+            loss += m.weight
+    markers = tuple(sorted(fired, key=lambda m: -m.weight)) if fired else ()
+    automation, loss = min(100, automation), min(100, loss)
     score = max(automation, loss)
     if score == 0:
         kind = RiskKind.NONE
@@ -179,7 +183,7 @@ def risk_columns(agg: UserAggregates, result: Assessment) -> dict[str, Any]:
     """The user-risk columns of one user: aggregates, derived features, scores, band and kind."""
     f = result.features
     return {
-        **{name: getattr(agg, name) for name in UserAggregates.__dataclass_fields__},
+        **agg._asdict(),
         "rapid_share": f.rapid_share,
         "gap_mean_s": f.gap_mean_s,
         "gap_cv": f.gap_cv,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass
 
 from config.settings import Settings
@@ -138,15 +139,22 @@ def _add_terms(delta: UserDelta, terms: tuple[int, int, int, int, int, int], sig
 
 
 def recompute_tail(
-    rows: Sequence[SeqRow], anchor: Anchor | None, rules: SequenceRules
+    rows: Sequence[SeqRow],
+    anchor: Anchor | None,
+    rules: SequenceRules,
+    *,
+    new_totals: UserDelta | None = None,
 ) -> tuple[list[SeqRow], UserDelta]:
     """Recompute one user's tail in (ts, id) order; return the new and changed rows and the delta.
 
     Existing rows arrive with their stored derived values; new rows without. The rules are
     inlined (hot loop); the offline-recompute properties check they agree with SequenceRules.
+    new_totals: new_event_totals of the new rows, when the caller has them already.
     """
     ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
-    delta = UserDelta()
+    if new_totals is None:
+        new_totals = new_event_totals([r for r in rows if r.is_new], rules)
+    delta = copy(new_totals)
     prev_ts = anchor.ts_ms if anchor else None
     prev_gap = anchor.gap_ms if anchor else None
     session_no = anchor.session_no if anchor else 0
@@ -188,7 +196,6 @@ def recompute_tail(
         if burst > delta.max_burst:
             delta.max_burst = burst
         if row.is_new:
-            _count_new_event(delta, row, rules)
             touched.append(row)
         elif before != (row.gap_ms, row.is_rapid, row.is_steady, row.session_no, row.burst_len):
             row.changed = True
@@ -197,14 +204,24 @@ def recompute_tail(
     return touched, delta
 
 
-def _count_new_event(delta: UserDelta, row: SeqRow, rules: SequenceRules) -> None:
-    delta.events += 1
-    delta.night_events += int(rules.is_night(row.ts_ms))
-    delta.first_seen_ms = row.ts_ms if delta.first_seen_ms is None else min(delta.first_seen_ms, row.ts_ms)
-    delta.last_seen_ms = row.ts_ms if delta.last_seen_ms is None else max(delta.last_seen_ms, row.ts_ms)
-    if row.action == PURCHASE:
-        delta.purchases += 1
-        delta.spend_cents += row.amount_cents or 0
+def new_event_totals(new_rows: Iterable[SeqRow], rules: SequenceRules) -> UserDelta:
+    """What a user's new events add whatever the stored history: counts, night events, seen-times, spend.
+
+    It needs no stored state, so a batch computes it before taking the write lock.
+    """
+    totals = UserDelta()
+    for row in new_rows:
+        ts_ms = row.ts_ms
+        totals.events += 1
+        totals.night_events += rules.is_night(ts_ms)
+        if totals.first_seen_ms is None or ts_ms < totals.first_seen_ms:
+            totals.first_seen_ms = ts_ms
+        if totals.last_seen_ms is None or ts_ms > totals.last_seen_ms:
+            totals.last_seen_ms = ts_ms
+        if row.action == PURCHASE:
+            totals.purchases += 1
+            totals.spend_cents += row.amount_cents or 0
+    return totals
 
 
 def window_peaks(

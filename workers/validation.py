@@ -112,9 +112,13 @@ def validate_line(line: str, *, line_no: int, limits: Limits) -> CleanEvent:
     return _clean(raw, line_no=line_no, limits=limits)
 
 
+_validate_raw_event = RawEvent.__pydantic_validator__.validate_python  # skips model_validate's wrapper
+
+
 def _validate_schema(document: dict[str, Any]) -> RawEvent:
     try:
-        return RawEvent.model_validate(document)
+        raw: RawEvent = _validate_raw_event(document)
+        return raw
     except ValidationError as exc:
         # An absent or null required field fails the model too; name it before any other error.
         missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
@@ -136,16 +140,33 @@ def _describe(error: Any) -> str:
 
 
 def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
-    for name in TEXT_FIELDS:
-        value = getattr(raw, name)
-        if value is not None and len(value) > limits.max_field_chars:
-            raise LineRejected(
-                Reason.FIELD_TOO_LONG,
-                f"{name}: {len(value)} characters, limit {limits.max_field_chars}",
-            )
-    event_id = _normalise_id(raw.event_id, "event_id")
-    user_id = _normalise_id(raw.user_id, "user_id")
-    action = normalise_text(raw.action).lower()
+    texts = (raw.event_id, raw.user_id, raw.session_id, raw.action, raw.category, raw.product, raw.user_agent)
+    joined = "|".join([text for text in texts if text])
+    if len(joined) > limits.max_field_chars:  # otherwise no single field can be too long
+        for name, text in zip(TEXT_FIELDS, texts, strict=True):
+            if text is not None and len(text) > limits.max_field_chars:
+                raise LineRejected(
+                    Reason.FIELD_TOO_LONG,
+                    f"{name}: {len(text)} characters, limit {limits.max_field_chars}",
+                )
+    if _all_clean(joined):
+        # The common case: every field is already its normalised form (see _all_clean).
+        event_id, user_id, session_id, action, category, product, user_agent = texts
+        session_id, category, product, user_agent = (
+            session_id or None,
+            category or None,
+            product or None,
+            user_agent or None,
+        )
+    else:
+        event_id = _normalise_id(raw.event_id, "event_id")
+        user_id = _normalise_id(raw.user_id, "user_id")
+        action = normalise_text(raw.action)
+        session_id = _optional_text(raw.session_id)
+        category = _optional_text(raw.category)
+        product = _optional_text(raw.product)
+        user_agent = _optional_text(raw.user_agent)
+    action = action.lower()
     if action not in _ACTIONS:
         raise LineRejected(
             Reason.UNKNOWN_ACTION, f"action {raw.action[:40]!r} is not one of {sorted(_ACTIONS)}"
@@ -154,11 +175,8 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
     amount_cents = _amount_cents(raw.amount, limits)
     if action == Action.PURCHASE and amount_cents is None:
         raise LineRejected(Reason.PURCHASE_WITHOUT_AMOUNT, "a purchase needs an amount")
-    session_id = _optional_text(raw.session_id)
-    category = _optional_text(raw.category)
-    category = category.lower() if category else None
-    product = _optional_text(raw.product)
-    user_agent = _optional_text(raw.user_agent)
+    if category:
+        category = category.lower()
     fields = (
         event_id,
         user_id,
@@ -172,17 +190,34 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
     )
     content_hash = hashlib.blake2b(orjson.dumps(fields), digest_size=16).hexdigest()
     return CleanEvent(
-        event_id=event_id,
-        user_id=user_id,
-        session_id=session_id,
-        action=action,
-        category=category,
-        product=product,
-        amount_cents=amount_cents,
-        ts_ms=ts_ms,
-        user_agent=user_agent,
-        content_hash=content_hash,
-        line_no=line_no,
+        event_id,
+        user_id,
+        session_id,
+        action,
+        category,
+        product,
+        amount_cents,
+        ts_ms,
+        user_agent,
+        content_hash,
+        line_no,
+    )
+
+
+def _all_clean(joined: str) -> bool:
+    """True when each "|"-joined text is printable ASCII without leading, trailing or double spaces.
+
+    Such a text is its own normalise_text: ASCII is its own NFC form and its only printable
+    white space is " ". A "|" inside a text can only make this answer False, never wrongly True.
+    """
+    return (
+        joined.isascii()
+        and joined.isprintable()
+        and "  " not in joined
+        and " |" not in joined
+        and "| " not in joined
+        and joined[:1] != " "
+        and joined[-1:] != " "
     )
 
 

@@ -47,7 +47,7 @@ def test_band_edges(score: int, band: Band) -> None:
 
 
 def test_perfectly_regular_gaps_flag_automation() -> None:
-    bot = replace(QUIET, gap_sumsq_ms=19 * 30_000**2)  # every gap exactly 30 s: CV 0
+    bot = QUIET._replace(gap_sumsq_ms=19 * 30_000**2)  # every gap exactly 30 s: CV 0
     result = assess(bot, RULES)
     assert derive_features(bot).gap_cv == 0.0
     assert result.kind is RiskKind.AUTOMATION
@@ -57,26 +57,25 @@ def test_perfectly_regular_gaps_flag_automation() -> None:
 
 
 def test_regularity_needs_enough_gaps() -> None:
-    few = replace(QUIET, gap_count=9, gap_sum_ms=9 * 30_000, gap_sumsq_ms=9 * 30_000**2)
+    few = QUIET._replace(gap_count=9, gap_sum_ms=9 * 30_000, gap_sumsq_ms=9 * 30_000**2)
     assert "regular_timing" not in names(few)
     assert "regular_timing" in names(
-        replace(few, gap_count=10, gap_sum_ms=10 * 30_000, gap_sumsq_ms=10 * 30_000**2)
+        few._replace(gap_count=10, gap_sum_ms=10 * 30_000, gap_sumsq_ms=10 * 30_000**2)
     )
 
 
 @pytest.mark.parametrize(("rapid", "fires"), [(5, False), (6, True)])
 def test_rapid_share_edge(rapid: int, fires: bool) -> None:
-    assert ("rapid_share" in names(replace(QUIET, rapid_events=rapid))) is fires  # 6/20 = 0.30
+    assert ("rapid_share" in names(QUIET._replace(rapid_events=rapid))) is fires  # 6/20 = 0.30
 
 
 @pytest.mark.parametrize(("burst", "fires"), [(4, False), (5, True)])
 def test_burst_edge(burst: int, fires: bool) -> None:
-    assert ("burst" in names(replace(QUIET, max_burst=burst))) is fires
+    assert ("burst" in names(QUIET._replace(max_burst=burst))) is fires
 
 
 def test_loss_of_control_markers_add_up_and_name_their_kind() -> None:
-    impulsive = replace(
-        QUIET,
+    impulsive = QUIET._replace(
         rapid_events=10,
         max_burst=8,
         max_purchases_window=5,
@@ -93,12 +92,12 @@ def test_loss_of_control_markers_add_up_and_name_their_kind() -> None:
 
 def test_ties_between_families_go_to_automation() -> None:
     rules = replace(RULES, regular_timing_weight=45)
-    both = replace(QUIET, gap_sumsq_ms=19 * 30_000**2, rapid_events=10)
+    both = QUIET._replace(gap_sumsq_ms=19 * 30_000**2, rapid_events=10)
     assert assess(both, rules).kind is RiskKind.AUTOMATION
 
 
 def test_markers_serialise_with_value_and_threshold() -> None:
-    payload = assess(replace(QUIET, max_burst=7), RULES).markers_json()
+    payload = assess(QUIET._replace(max_burst=7), RULES).markers_json()
     assert payload[0]["name"] == "burst"
     assert payload[0]["value"] == 7 and payload[0]["threshold"] == 5
     assert payload[0]["kind"] == "loss_of_control"
@@ -106,13 +105,13 @@ def test_markers_serialise_with_value_and_threshold() -> None:
 
 @pytest.mark.parametrize(("steady", "fires"), [(9, False), (10, True)])
 def test_steady_rhythm_edge_flags_automation_despite_a_high_cv(steady: int, fires: bool) -> None:
-    result = assess(replace(QUIET, steady_gaps=steady, gap_count=20), RULES)  # 10/20 = 0.5
+    result = assess(QUIET._replace(steady_gaps=steady, gap_count=20), RULES)  # 10/20 = 0.5
     assert ("steady_rhythm" in {m.name for m in result.markers}) is fires
     assert (result.kind is RiskKind.AUTOMATION) is fires
 
 
 def test_timing_evidence_that_reaches_a_band_names_automation_over_speed_markers() -> None:
-    fast_bot = replace(QUIET, steady_gaps=19, rapid_events=19, max_burst=19, night_events=20)
+    fast_bot = QUIET._replace(steady_gaps=19, rapid_events=19, max_burst=19, night_events=20)
     result = assess(fast_bot, RULES)
     assert result.loss_of_control_score > RULES.steady_rhythm_weight
     assert result.kind is RiskKind.AUTOMATION

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
@@ -206,6 +206,69 @@ def _normalise_slowly(value: str) -> str:
 @given(st.text(alphabet=st.sampled_from(" \t\n\x00\x7fab~é\u0301\u200b\u3000")) | st.text())
 def test_normalise_text_fast_path_equals_the_full_rule(value: str) -> None:
     assert normalise_text(value) == _normalise_slowly(value)
+
+
+_TEXT_FIELDS = ("event_id", "user_id", "session_id", "category", "product", "user_agent")
+_ACTIONS = st.sampled_from(["view", " View", "VIEW "])
+
+
+def _overrides(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, str | None]]:
+    return st.dictionaries(st.sampled_from(_TEXT_FIELDS), st.none() | text, min_size=1, max_size=2)
+
+
+# Printable ASCII with spaces and the separator: where the shortcut applies and its edges matter.
+@settings(max_examples=500)
+@given(_overrides(st.text(alphabet=" |ab", min_size=1, max_size=4)), _ACTIONS)
+@example({"event_id": " a"}, "view")  # a leading space at the start of the joined texts
+@example({"user_agent": "a "}, "view")  # a trailing space at its end
+@example({"session_id": "a "}, "view")  # before a separator
+@example({"product": " a"}, "view")  # after one
+@example({"user_id": "a  b"}, "view")
+def test_the_clean_text_shortcut_equals_normalising_each_field(
+    overrides: dict[str, str | None], action: str
+) -> None:
+    _check_against_normalising_each_field(overrides, action)
+
+
+@given(_overrides(st.text(alphabet=" |\ta\x00~é\u0301\u200b", max_size=5) | st.text()), _ACTIONS)
+@example({"product": "a\tb"}, "view")
+@example({"category": "Cafe\u0301"}, "view")
+def test_any_text_is_cleaned_as_normalising_each_field(overrides: dict[str, str | None], action: str) -> None:
+    _check_against_normalising_each_field(overrides, action)
+
+
+def _check_against_normalising_each_field(overrides: dict[str, str | None], action: str) -> None:
+    """validate_line skips per-field normalising when all fields look clean; the result must not change."""
+    texts = {**event(action=action), **overrides}
+    try:
+        clean = validate_line(line(**texts), line_no=1, limits=LIMITS)
+    except LineRejected as rejected:
+        # Null or blank ids, unknown actions, fields over LIMITS: the shortcut never decides those.
+        assert rejected.reason in (
+            Reason.MISSING_FIELD,
+            Reason.EMPTY_FIELD,
+            Reason.UNKNOWN_ACTION,
+            Reason.WRONG_TYPE,
+            Reason.FIELD_TOO_LONG,
+        )
+        return
+
+    def normalised(name: str) -> str | None:
+        value = texts[name]
+        return None if value is None else normalise_text(str(value)) or None
+
+    category = normalised("category")
+    assert (clean.event_id, clean.user_id, clean.action) == (
+        normalised("event_id"),
+        normalised("user_id"),
+        normalise_text(str(texts["action"])).lower(),
+    )
+    assert (clean.session_id, clean.category, clean.product, clean.user_agent) == (
+        normalised("session_id"),
+        category.lower() if category else None,
+        normalised("product"),
+        normalised("user_agent"),
+    )
 
 
 def test_batch_keeps_every_non_blank_line_exactly_once() -> None:

@@ -23,7 +23,15 @@ from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine, UserRisk
 from tests.support import BACKENDS, wait_until
 from workers import ingest
-from workers.ingest import BatchOutcome, IngestRules, ingest_batch, now_ms, store_batch, validate_batch
+from workers.ingest import (
+    BatchOutcome,
+    IngestRules,
+    ingest_batch,
+    now_ms,
+    prepare_batch,
+    store_batch,
+    validate_batch,
+)
 from workers.reference import find_mismatches
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -85,9 +93,10 @@ def open_batch(engine: Engine, settings: Settings, batch_id: str, lines: list[st
     with engine.begin() as conn:
         yield store_batch(
             conn,
-            parsed=validate_batch(raw, settings=settings, at_ms=at),
+            batch=prepare_batch(
+                validate_batch(raw, settings=settings, at_ms=at), IngestRules.from_settings(settings)
+            ),
             raw_text=raw,
-            rules=IngestRules.from_settings(settings),
             batch_id=batch_id,
             source="test",
             produced_ms=None,
