@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     queue_name: str = Field(default="ecomrisk", description="Celery queue for ingest batches.")
 
     # --- producer -----------------------------------------------------------
-    batch_size: int = Field(default=2000, ge=1, le=100_000, description="Events per batch.")
+    batch_size: int = Field(default=10_000, ge=1, le=100_000, description="Events per batch.")
     producer_rate: float = Field(default=200.0, gt=0, description="Events/s in continuous mode.")
     publish_retry_max_s: float = Field(
         default=30.0,

@@ -43,7 +43,6 @@ class Event(Base):
 
     __table_args__ = (
         Index("ix_events_user_ts", "user_id", "ts_ms", "event_id"),
-        Index("ix_events_ts", "ts_ms"),
         # Purchases only: the per-batch look-back for purchase velocity reads this index alone
         # instead of every event of the user's last hour.
         Index(

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
 from store.db import hold_locks, write_transaction
@@ -443,28 +444,22 @@ def _per_batch_user(columns: str, table: str, condition: str) -> dict[str, str]:
     }
 
 
-_TAIL_SQL = {
-    dialect: text(sql)
-    for dialect, sql in _per_batch_user(
-        "e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
-        " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len",
-        "events",
-        "e.user_id = b.user_id AND e.ts_ms >= b.t0",
-    ).items()
-}
-_ANCHOR_SQL = text(
+_TAIL_SQL = _per_batch_user(
+    "e.event_id, e.user_id, e.ts_ms, e.action, e.category, e.amount_cents,"
+    " e.gap_ms, e.is_rapid, e.is_steady, e.session_no, e.burst_len",
+    "events",
+    "e.user_id = b.user_id AND e.ts_ms >= b.t0",
+)
+_ANCHOR_SQL = (
     "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
     " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
-_LOOKBACK_SQL = {
-    dialect: text(sql)
-    for dialect, sql in _per_batch_user(
-        "e.user_id, e.ts_ms, e.amount_cents",
-        "events",
-        "e.user_id = b.user_id AND e.action = 'purchase' AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - :window_ms",
-    ).items()
-}
+_LOOKBACK_SQL = _per_batch_user(
+    "e.user_id, e.ts_ms, e.amount_cents",
+    "events",
+    "e.user_id = b.user_id AND e.action = 'purchase' AND e.ts_ms < b.t0 AND e.ts_ms > b.t0 - {p}",
+)
 
 
 @dataclass(slots=True)
@@ -490,27 +485,40 @@ def _load_user_work(
         "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})",
         [(user_id, user.t0) for user_id, user in new.users.items()],
     )
-    for r in conn.execute(_TAIL_SQL[conn.dialect.name]):
-        work[r.user_id].rows.append(
+    dialect = conn.dialect.name
+    for (
+        event_id,
+        user_id,
+        ts_ms,
+        action,
+        category,
+        amount_cents,
+        gap_ms,
+        rapid,
+        steady,
+        session_no,
+        burst,
+    ) in fetch_many(conn, _TAIL_SQL[dialect]):
+        work[user_id].rows.append(
             SeqRow(
-                r.event_id,
-                r.user_id,
-                r.ts_ms,
-                r.action,
-                r.amount_cents,
+                event_id,
+                user_id,
+                ts_ms,
+                action,
+                amount_cents,
                 is_new=False,
-                gap_ms=r.gap_ms,
-                is_rapid=bool(r.is_rapid),
-                is_steady=bool(r.is_steady),
-                session_no=r.session_no,
-                burst_len=r.burst_len,
+                gap_ms=gap_ms,
+                is_rapid=bool(rapid),
+                is_steady=bool(steady),
+                session_no=session_no,
+                burst_len=burst,
             )
         )
-        old_keys[r.event_id] = (r.action, r.category or "", int(bool(r.is_rapid)))
-    for r in conn.execute(_ANCHOR_SQL):
-        work[r.user_id].anchor = Anchor(r.ts_ms, r.gap_ms, r.session_no, r.burst_len)
-    for r in conn.execute(_LOOKBACK_SQL[conn.dialect.name], {"window_ms": window_ms}):
-        work[r.user_id].purchases.append((r.ts_ms, r.amount_cents or 0))
+        old_keys[event_id] = (action, category or "", int(bool(rapid)))
+    for user_id, *anchor in fetch_many(conn, _ANCHOR_SQL):
+        work[user_id].anchor = Anchor(*anchor)
+    for user_id, ts_ms, amount_cents in fetch_many(conn, _LOOKBACK_SQL[dialect], [window_ms]):
+        work[user_id].purchases.append((ts_ms, amount_cents or 0))
     return work, old_keys
 
 
@@ -578,9 +586,22 @@ def execute_many(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) 
     return conn.exec_driver_sql(_driver_sql(conn, statement), rows).rowcount
 
 
-def fetch_many(conn: Connection, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run a fixed query with `{p}` parameters through the driver; rows as plain tuples."""
-    return [tuple(row) for row in conn.exec_driver_sql(_driver_sql(conn, statement), tuple(params))]
+def fetch_many(conn: Connection, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run a fixed query with `{p}` parameters on the driver's own cursor; rows as plain tuples.
+
+    SQLAlchemy's result rows cost about a microsecond each, and the hot path reads thousands
+    per batch. A driver error still surfaces as SQLAlchemy's DBAPIError, which tasks retry.
+    """
+    sql = _driver_sql(conn, statement)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+    except dbapi_error as exc:
+        raise DBAPIError.instance(sql, tuple(params), exc, dbapi_error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: int) -> None:
@@ -590,7 +611,7 @@ def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: in
             batch_id,
             at_ms,
             d.gap_ms,
-            _seconds(d.gap_ms),
+            None if d.gap_ms is None else d.gap_ms / 1000,  # _seconds, inlined: once per event
             d.is_rapid,
             d.is_steady,
             d.session_no,
@@ -689,7 +710,7 @@ def _update_user_risk(
 ) -> int:
     """Fold each user's delta into their aggregates, rescore, and record band crossings."""
     # user_id -> (band, aggregates in field order)
-    stored = {row[0]: (row[1], row[2:]) for row in conn.exec_driver_sql(_STORED_RISK_SQL[conn.dialect.name])}
+    stored = {row[0]: (row[1], row[2:]) for row in fetch_many(conn, _STORED_RISK_SQL[conn.dialect.name])}
     upserts: list[tuple[Any, ...]] = []
     alerts: list[dict[str, Any]] = []
     # User order: concurrent PostgreSQL batches lock user_risk rows in one order.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from copy import copy
 from dataclasses import dataclass
 
 from config.settings import Settings
@@ -154,7 +153,14 @@ def recompute_tail(
     ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
     if new_totals is None:
         new_totals = new_event_totals([r for r in rows if r.is_new], rules)
-    delta = copy(new_totals)
+    delta = UserDelta(  # not copy(): this runs once per user and batch, and copy() is slow
+        events=new_totals.events,
+        night_events=new_totals.night_events,
+        first_seen_ms=new_totals.first_seen_ms,
+        last_seen_ms=new_totals.last_seen_ms,
+        purchases=new_totals.purchases,
+        spend_cents=new_totals.spend_cents,
+    )
     prev_ts = anchor.ts_ms if anchor else None
     prev_gap = anchor.gap_ms if anchor else None
     session_no = anchor.session_no if anchor else 0
