@@ -247,6 +247,7 @@ def run_suite(base: Settings, plan: BenchPlan, console: Console, *, workdir: Pat
     """Every figure of the performance issue from one command; returns them for the JSON file."""
     from cli.bench_pipeline import run_naive, stage_batches
     from cli.bench_store import StoreFactory
+    from producer.generator import FLUSH_INTERVAL_S
 
     started = time.monotonic()
 
@@ -298,8 +299,19 @@ def run_suite(base: Settings, plan: BenchPlan, console: Console, *, workdir: Pat
             result["naive"] = naive
             say(f"  {naive['lines_per_s']:,.0f} lines/s; speed-up {naive['speedup']:.1f}x")
         if plan.latency_lines:
-            say(f"latency: {plan.latency_rate:,.0f} events/s offered for {plan.latency_seconds:g}s")
-            result["latency"] = measure_latency(fresh("latency"), staged, plan)
+            # Batches as a live producer at this rate sends them: whatever arrived in one flush interval.
+            batch = max(1, min(settings.batch_size, round(plan.latency_rate * FLUSH_INTERVAL_S)))
+            say(
+                f"latency: {plan.latency_rate:,.0f} events/s offered for {plan.latency_seconds:g}s,"
+                f" batches of {batch:,}"
+            )
+            paced = stage_batches(
+                settings.model_copy(update={"batch_size": batch}),
+                workdir / "staged-latency",
+                events=plan.latency_lines,
+                seed=plan.seed,
+            )
+            result["latency"] = {"batch_size": batch, **measure_latency(fresh("latency"), paced, plan)}
             say(f"  p99 {result['latency']['p99_ms']:,.0f} ms")
     finally:
         server.stop()
@@ -379,9 +391,10 @@ def measure_latency(settings: Settings, staged: Staged, plan: BenchPlan) -> dict
         **latency_percentiles(run.seen, skip_until_ms=first_ms + round(plan.latency_warmup_s * 1000)),
         "measures": (
             "per line, from the producer's enqueue of its batch (produced_ms, taken just before the send)"
-            " to the batch's committed_ms (the worker's clock just before its commit); batches are"
-            " paced whole, so the wait to fill a batch is not included; batches enqueued during the"
-            " first warmup_s are left out"
+            " to the batch's committed_ms (the worker's clock just before its commit); batches hold"
+            " what a live producer collects in one flush interval at this rate and are paced whole,"
+            " so the wait to fill one (at most that interval) is not included; batches enqueued"
+            " during the first warmup_s are left out"
         ),
         "ledger": run.figures["ledger"],
         "memory": run.figures["memory"],

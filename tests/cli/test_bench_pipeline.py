@@ -77,6 +77,9 @@ def assert_well_formed(result: dict[str, Any], *, workers: list[int], table_size
     assert latency["ledger"]["ok"] and positive(latency["achieved_rate"])
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert positive(latency["lines_measured"]) and latency["measures"]
+    # What a live producer flushes in 0.25 s at the offered rate, never more than a full batch.
+    offered_per_flush = round(latency["offered_rate"] * 0.25)
+    assert latency["batch_size"] == min(result["machine"]["batch_size"], offered_per_flush)
 
     for row in result["floors"]:
         assert row["figure"] and row["unit"] and row["ok"] in (True, False, None)
