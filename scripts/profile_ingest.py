@@ -23,6 +23,7 @@ from config.settings import get_settings
 from producer.generator import generate_batches, plan_run
 from store.db import create_writer_engine, init_schema, write_transaction
 from workers.ingest import ingest_batch
+from workers.tasks import tune_gc
 
 held_s = 0.0  # time inside the write transaction: the serial part when several processes write
 
@@ -63,6 +64,7 @@ def main() -> None:
             profiler = Profiler(interval=0.0005)
             profiler.start()
         workers.ingest.write_transaction = timed_write_transaction  # type: ignore[assignment]
+        tune_gc()  # as a pool process does at its start
         started, cpu = time.perf_counter(), time.process_time()
         for batch_id, text in batches:
             ingest_batch(engine, settings=run_settings, batch_id=batch_id, raw_text=text, source="profile")
