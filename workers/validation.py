@@ -189,19 +189,7 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
         user_agent,
     )
     content_hash = hashlib.blake2b(orjson.dumps(fields), digest_size=16).hexdigest()
-    return CleanEvent(
-        event_id,
-        user_id,
-        session_id,
-        action,
-        category,
-        product,
-        amount_cents,
-        ts_ms,
-        user_agent,
-        content_hash,
-        line_no,
-    )
+    return CleanEvent(*fields, content_hash, line_no)  # fields are CleanEvent's first nine, in order
 
 
 def _all_clean(joined: str) -> bool:

@@ -17,6 +17,9 @@ from tests.faults.load import Load
 pytestmark = pytest.mark.integration
 
 KILL_EVERY_S = 0.7
+# Enough that batches still arrive while the kills go on: the workers drain as fast as the
+# load is generated, so 30,000 events were over after two kills.
+LOAD_EVENTS = 120_000
 
 
 def test_pool_processes_killed_mid_batch_are_requeued(
@@ -28,7 +31,7 @@ def test_pool_processes_killed_mid_batch_are_requeued(
     fleet.wait_ready()
     rng = random.Random(1)
     kills = 0
-    with Load(settings, seed=11, count=30_000) as load:
+    with Load(settings, seed=11, count=LOAD_EVENTS) as load:
         while kills < 5:
             time.sleep(KILL_EVERY_S)
             found = fleet.writing_pool_process(rng, within_s=5)
@@ -57,7 +60,7 @@ def test_workers_killed_whole_are_redelivered_after_the_visibility_timeout(
     fleet.wait_ready()
     rng = random.Random(2)
     kills = 0
-    with Load(settings, seed=12, count=30_000) as load:
+    with Load(settings, seed=12, count=LOAD_EVENTS) as load:
         while kills < 3:
             time.sleep(KILL_EVERY_S)
             found = fleet.writing_pool_process(rng, within_s=5)
