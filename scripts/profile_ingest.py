@@ -1,10 +1,12 @@
 """Profile the ingest path in one process: the loop a pool process runs, without Celery.
 
-    .venv/bin/python scripts/profile_ingest.py --events 400000 --batch-size 2000 [--profile]
+    .venv/bin/python scripts/profile_ingest.py --events 1000000 --batch-size 10000 [--phases] [--profile]
 
 Generates the batches first (untimed, default persona mix and fault rates), then feeds them to
-`workers.ingest.ingest_batch` against a fresh SQLite file and prints lines/s; with --profile,
-pyinstrument's call tree as well. A tool for finding where time goes, not the benchmark.
+`workers.ingest.ingest_batch` against a fresh SQLite file and prints lines/s and how long the
+write lock was held (the serial part when several processes write). --phases times each step
+of a batch by wrapping its function (no profiler overhead); --profile prints pyinstrument's
+call tree. A tool for finding where time goes, not the benchmark.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -25,25 +30,53 @@ from store.db import create_writer_engine, init_schema, write_transaction
 from workers.ingest import ingest_batch
 from workers.tasks import tune_gc
 
-held_s = 0.0  # time inside the write transaction: the serial part when several processes write
+# The steps of a batch, in workers.ingest, in the order they run; the first two run before the lock.
+PHASES = (
+    "validate_batch",
+    "prepare_batch",
+    "_split_new",
+    "_load_user_work",
+    "recompute_tail",
+    "window_peaks",
+    "_insert_events",
+    "_update_user_risk",
+    "_update_rollups",
+    "_insert_quarantine",
+)
+seconds: defaultdict[str, float] = defaultdict(float)
+
+
+def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[name] += time.perf_counter() - started
+
+    return run
 
 
 @contextmanager
 def timed_write_transaction(engine: Engine) -> Iterator[Connection]:
-    global held_s
     started = time.perf_counter()
     try:
         with write_transaction(engine) as conn:
+            seconds["lock: begin"] += time.perf_counter() - started
             yield conn
+            body_done = time.perf_counter()
+        seconds["lock: commit"] += time.perf_counter() - body_done
     finally:
-        held_s += time.perf_counter() - started
+        seconds["lock: held"] += time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=2_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--phases", action="store_true", help="time each step of a batch")
     parser.add_argument("--profile", action="store_true", help="print pyinstrument's call tree")
     args = parser.parse_args()
 
@@ -63,21 +96,24 @@ def main() -> None:
 
             profiler = Profiler(interval=0.0005)
             profiler.start()
-        workers.ingest.write_transaction = timed_write_transaction  # type: ignore[assignment]
+        setattr(workers.ingest, "write_transaction", timed_write_transaction)  # noqa: B010
+        for name in PHASES if args.phases else ():
+            setattr(workers.ingest, name, timed(name, getattr(workers.ingest, name)))
+        run = timed("ingest_batch", ingest_batch)
         tune_gc()  # as a pool process does at its start
         started, cpu = time.perf_counter(), time.process_time()
         for batch_id, text in batches:
-            ingest_batch(engine, settings=run_settings, batch_id=batch_id, raw_text=text, source="profile")
+            run(engine, settings=run_settings, batch_id=batch_id, raw_text=text, source="profile")
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profiler is not None:
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False))
         engine.dispose()
     print(f"{lines:,} lines in {elapsed:.2f} s = {lines / elapsed:,.0f} lines/s (CPU {cpu:.2f} s)")
-    print(
-        f"write lock held {held_s:.2f} s = {held_s / lines * 1e6:.1f} us/line,"
-        f" outside it {(elapsed - held_s) / lines * 1e6:.1f} us/line"
-    )
+    seconds["outside the lock"] = seconds["ingest_batch"] - seconds["lock: held"]
+    for name in ("lock: held", "outside the lock", *PHASES, "lock: begin", "lock: commit"):
+        if name in seconds:
+            print(f"  {name:<20} {seconds[name] / lines * 1e6:6.2f} us/line")
 
 
 if __name__ == "__main__":
