@@ -43,8 +43,10 @@ def test_pool_processes_killed_mid_batch_are_requeued(
 
     settled, _ = assert_invariant(settings)
     logs = fleet.log_text()
-    # The main requeued every batch whose process died under it; reconcile found nothing missing.
-    assert kills >= 3 and logs.count(WORKER_LOST) >= kills, logs[-3000:]
+    # Batches died under the kills and their mains requeued them; reconcile found nothing missing.
+    # A kill can land just after a commit (a batch is a few ms past the lock check), so not
+    # every kill loses a batch; at least three must.
+    assert kills >= 3 and logs.count(WORKER_LOST) >= 3, logs[-3000:]
     assert settled.missing_before_reconcile == 0
     assert escaped_errors(logs) == []
     assert database_conflicts(logs) == []
