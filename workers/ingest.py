@@ -22,7 +22,7 @@ from store.models import (
     Batch,
     UserRisk,
 )
-from workers.risk import Assessment, Band, RiskRules, UserAggregates, assess
+from workers.risk import RISK_COLUMNS, Assessment, Band, RiskRules, UserAggregates, assess, risk_values
 from workers.schemas import CleanEvent, Reason, Rejection
 from workers.sequence import (
     PURCHASE,
@@ -680,23 +680,7 @@ _STORED_RISK_SQL = _per_batch_user(
     "e.user_id = b.user_id",
 )
 # The order _risk_row builds a row in; the assertion keeps it in step with the table.
-_RISK_COLUMNS = (
-    "user_id",
-    *_AGGREGATE_FIELDS,
-    "rapid_share",
-    "gap_mean_s",
-    "gap_cv",
-    "steady_share",
-    "night_share",
-    "avg_session_s",
-    "automation_score",
-    "loss_of_control_score",
-    "score",
-    "band",
-    "risk_kind",
-    "markers",
-    "updated_ms",
-)
+_RISK_COLUMNS = ("user_id", *RISK_COLUMNS, "markers", "updated_ms")
 assert set(_RISK_COLUMNS) == {c.name for c in UserRisk.__table__.columns}, "user_risk changed"
 _UPSERT_RISK = (
     f"INSERT INTO user_risk ({', '.join(_RISK_COLUMNS)}) VALUES ({_marks(len(_RISK_COLUMNS))})"  # noqa: S608
@@ -784,25 +768,8 @@ def merge_aggregates(stored: Sequence[Any] | None, delta: UserDelta) -> UserAggr
 
 def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> tuple[Any, ...]:
     """One user_risk row in _RISK_COLUMNS order; markers as JSON text for the driver."""
-    f = result.features
     markers = orjson.dumps(result.markers_json()).decode() if result.markers else "[]"
-    return (
-        user_id,
-        *agg,
-        f.rapid_share,
-        f.gap_mean_s,
-        f.gap_cv,
-        f.steady_share,
-        f.night_share,
-        f.avg_session_s,
-        result.automation_score,
-        result.loss_of_control_score,
-        result.score,
-        result.band.value,
-        result.kind.value,
-        markers,
-        at_ms,
-    )
+    return (user_id, *risk_values(agg, result), markers, at_ms)
 
 
 _INSERT_QUARANTINE = (

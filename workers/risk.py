@@ -179,23 +179,45 @@ def assess(agg: UserAggregates, rules: RiskRules) -> Assessment:
     return Assessment(features, automation, loss, score, rules.band_of(score), kind, markers)
 
 
-def risk_columns(agg: UserAggregates, result: Assessment) -> dict[str, Any]:
-    """The user-risk columns of one user: aggregates, derived features, scores, band and kind."""
+# The user_risk columns risk_values fills, in its order.
+RISK_COLUMNS = (
+    *UserAggregates._fields,
+    "rapid_share",
+    "gap_mean_s",
+    "gap_cv",
+    "steady_share",
+    "night_share",
+    "avg_session_s",
+    "automation_score",
+    "loss_of_control_score",
+    "score",
+    "band",
+    "risk_kind",
+)
+
+
+def risk_values(agg: UserAggregates, result: Assessment) -> tuple[Any, ...]:
+    """A user's aggregates, derived features, scores, band and kind, in RISK_COLUMNS order."""
     f = result.features
-    return {
-        **agg._asdict(),
-        "rapid_share": f.rapid_share,
-        "gap_mean_s": f.gap_mean_s,
-        "gap_cv": f.gap_cv,
-        "steady_share": f.steady_share,
-        "night_share": f.night_share,
-        "avg_session_s": f.avg_session_s,
-        "automation_score": result.automation_score,
-        "loss_of_control_score": result.loss_of_control_score,
-        "score": result.score,
-        "band": result.band.value,
-        "risk_kind": result.kind.value,
-    }
+    return (
+        *agg,
+        f.rapid_share,
+        f.gap_mean_s,
+        f.gap_cv,
+        f.steady_share,
+        f.night_share,
+        f.avg_session_s,
+        result.automation_score,
+        result.loss_of_control_score,
+        result.score,
+        result.band.value,
+        result.kind.value,
+    )
+
+
+def risk_columns(agg: UserAggregates, result: Assessment) -> dict[str, Any]:
+    """The user-risk columns of one user, by name."""
+    return dict(zip(RISK_COLUMNS, risk_values(agg, result), strict=True))
 
 
 def _fired_markers(agg: UserAggregates, f: Features, rules: RiskRules) -> list[Marker]:
