@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import secrets
@@ -13,8 +14,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from kombu.compression import decompress
+from kombu.serialization import loads
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +26,14 @@ from config.settings import Settings
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def task_message_body(message: dict[str, Any]) -> Any:
+    """The decoded body of a kombu message as kombu's Redis transport stores it: [args, kwargs, embed]."""
+    body = base64.b64decode(message["body"])
+    if compression := message["headers"].get("compression"):
+        body = decompress(body, compression)
+    return loads(body, message["content-type"], message["content-encoding"], accept=None)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

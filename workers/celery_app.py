@@ -1,4 +1,4 @@
-"""The Celery app: Redis broker, JSON only, at-least-once delivery."""
+"""The Celery app: Redis broker, JSON only (orjson, compressed), at-least-once delivery."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from celery import Celery
 from kombu.utils.url import parse_url
 
 from config.settings import Settings, get_settings
+from workers.wire import COMPRESSION, SERIALIZER, register_wire_formats
 
 INGEST_TASK = "ecomrisk.ingest_batch"
 
@@ -27,6 +28,7 @@ def create_celery_app(settings: Settings) -> Celery:
     """Build the Celery app for these settings; producers use it only to send."""
     if not settings.redis_url:
         raise RuntimeError("ECOMRISK_REDIS_URL is not set (ecomrisk up sets it for its own Redis)")
+    register_wire_formats()
     app = Celery("ecomrisk", broker=settings.redis_url, include=["workers.tasks"])
     transport = {
         # Must exceed the slowest batch, or a running batch is handed to a second worker.
@@ -39,8 +41,11 @@ def create_celery_app(settings: Settings) -> Celery:
         "retry_on_timeout": True,
     }
     app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],  # pickle is refused: a message can never run code
+        task_serializer=SERIALIZER,
+        task_compression=COMPRESSION,
+        # Plain JSON too, for messages queued by an earlier release; pickle is refused:
+        # a message can never run code.
+        accept_content=[SERIALIZER, "json"],
         result_serializer="json",
         result_backend=None,
         task_ignore_result=True,

@@ -267,5 +267,15 @@ def _amount_cents(amount: float | int | None, limits: Limits) -> int | None:
         )
     if isinstance(amount, int):
         return amount * 100
-    # Decimal of the shortest repr: 19.99 becomes 1999 cents, not 1998.9999.
-    return int((Decimal(repr(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return float_cents(amount)
+
+
+_ONE = Decimal(1)
+
+
+def float_cents(amount: float) -> int:
+    """Cents of a finite, non-negative float, read from its shortest repr: 19.99 is 1999, not 1998."""
+    whole, _, fraction = repr(amount).partition(".")
+    if len(fraction) <= 2 and whole.isdigit():  # exact in decimal: no rounding to do
+        return int(whole) * 100 + int(fraction.ljust(2, "0"))
+    return int((Decimal(repr(amount)) * 100).quantize(_ONE, rounding=ROUND_HALF_EVEN))

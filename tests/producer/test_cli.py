@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from config.settings import Settings, get_settings
 from producer.cli import import_file, produce
-from tests.support import REES46_SAMPLE
+from tests.support import REES46_SAMPLE, task_message_body
 
 REES46 = REES46_SAMPLE
 
@@ -35,7 +34,7 @@ def queued_batch_ids(settings: Settings) -> list[str]:
     client = redis.Redis.from_url(settings.redis_url or "")
     # Kombu pushes on the left and workers pop on the right: oldest last.
     messages = [json.loads(raw) for raw in reversed(client.lrange(settings.queue_name, 0, -1))]
-    return [json.loads(base64.b64decode(m["body"]))[1]["batch_id"] for m in messages]
+    return [task_message_body(m)[1]["batch_id"] for m in messages]
 
 
 def test_produce_publishes_a_seeded_run(cli: typer.Typer, live_settings: Settings) -> None:

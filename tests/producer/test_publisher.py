@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -15,7 +14,7 @@ import redis
 from cli.redis_server import free_port, start_redis
 from config.settings import Settings
 from producer.publisher import Publisher, backoff_delays, write_raw_batch
-from tests.support import wait_until
+from tests.support import task_message_body, wait_until
 from workers.celery_app import INGEST_TASK, create_celery_app
 
 
@@ -26,8 +25,8 @@ def queued_messages(settings: Settings) -> list[dict[str, Any]]:
 
 
 def task_kwargs(message: dict[str, Any]) -> dict[str, Any]:
-    """The kwargs of a Celery protocol-2 message body: base64 JSON [args, kwargs, embed]."""
-    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    """The kwargs of a Celery protocol-2 message body: [args, kwargs, embed]."""
+    args, kwargs, _ = task_message_body(message)
     assert args == []
     return dict(kwargs)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import orjson
 import pytest
@@ -12,7 +13,14 @@ from hypothesis import strategies as st
 
 from config.settings import Settings
 from workers.schemas import Reason
-from workers.validation import Limits, LineRejected, normalise_text, parse_batch, validate_line
+from workers.validation import (
+    Limits,
+    LineRejected,
+    float_cents,
+    normalise_text,
+    parse_batch,
+    validate_line,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -73,6 +81,17 @@ def test_offset_and_z_give_the_same_content_hash() -> None:
 def test_amount_becomes_exact_cents(amount: float, cents: int) -> None:
     clean = validate_line(line(action="purchase", amount=amount), line_no=1, limits=LIMITS)
     assert clean.amount_cents == cents
+
+
+@given(st.floats(min_value=0, max_value=1e20))  # larger ones are refused before (max_amount)
+@example(19.99)
+@example(3.0)
+@example(1e16)  # repr "1e+16": no fraction, yet not a plain integer part
+@example(1.5e-7)
+@example(0.125)  # three decimals: a tie, to the even cent
+def test_float_cents_equals_the_decimal_of_its_repr(amount: float) -> None:
+    exact = (Decimal(repr(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    assert float_cents(amount) == int(exact)
 
 
 @pytest.mark.parametrize(
