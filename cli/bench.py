@@ -286,7 +286,16 @@ def run_suite(base: Settings, plan: BenchPlan, console: Console, *, workdir: Pat
 
     try:
         result["throughput"] = [
-            measure_throughput(fresh, stores, staged, plan, workers=workers, table_size=table_size, say=say)
+            measure_throughput(
+                fresh,
+                stores,
+                staged,
+                plan,
+                workers=workers,
+                table_size=table_size,
+                broker_pid=server.process.pid,
+                say=say,
+            )
             for workers in plan.workers
             for table_size in plan.table_sizes
         ]
@@ -338,6 +347,7 @@ def measure_throughput(
     *,
     workers: int,
     table_size: int,
+    broker_pid: int | None,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """One throughput run on a fresh store holding table_size events, and its same-run ceiling."""
@@ -352,7 +362,9 @@ def measure_throughput(
         say(f"seeding {table_size:,} stored events of other users")
         seed_s = seed_history(url, events=table_size)
     say(f"throughput: {plan.events:,} events, {workers} workers, {table_size:,} stored before")
-    run = run_pipeline(settings, staged, lines=plan.events, workers=workers, table_size=table_size).figures
+    run = run_pipeline(
+        settings, staged, lines=plan.events, workers=workers, table_size=table_size, broker_pid=broker_pid
+    ).figures
     run["seed_s"] = round(seed_s, 1)
     say(f"  {run['lines_per_s']:,.0f} lines/s; now the bulk-insert ceiling of the same rows")
     ceiling_url = stores.fresh(f"{name}_ceiling")
@@ -520,6 +532,9 @@ def print_suite(result: dict[str, Any], console: Console) -> None:
             f"{run['stored_after']:,} stored: {fifths}",
             highlight=False,
         )
+        cpu = run["cpu"]
+        by_process = ", ".join(f"{name} {us:,.1f}" for name, us in cpu["us_per_line"].items())
+        console.print(f"  CPU µs per line: {by_process}; {cpu['cores_busy']:.2f} cores busy", highlight=False)
     for run in [*result["throughput"], result.get("latency")]:
         for name, check in (run or {}).get("ledger", {}).get("checks", {}).items():
             if not check["ok"]:

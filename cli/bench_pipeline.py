@@ -8,6 +8,7 @@ Publisher (raw log and fsync, then the queue), and polls the ledger until every 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import redis
 from sqlalchemy import Engine, func, select
 
@@ -171,6 +173,44 @@ def fleet_memory(fleet: WorkerFleet) -> dict[str, Any]:
     return memory
 
 
+def fleet_cpu_s(fleet: WorkerFleet, *, broker_pid: int | None) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the workers' main processes, their pools and the broker."""
+    mains = [psutil.Process(main.pid) for main in fleet.mains.values()]
+    pools = [p for name in fleet.mains for p in fleet.pool(name)]
+    spent = {"worker_main": _cpu_s(mains), "worker_pool": _cpu_s(pools)}
+    if broker_pid is not None:
+        spent["broker"] = _cpu_s([psutil.Process(broker_pid)])
+    return spent
+
+
+def _cpu_s(processes: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def cpu_per_line(
+    before: dict[str, float], after: dict[str, float], producer_s: float, *, lines: int, seconds: float
+) -> dict[str, Any]:
+    """CPU µs per line of each process over a run, and how busy that kept the machine's cores."""
+    spent = {name: after[name] - before[name] for name in after}
+    spent["producer"] = producer_s
+    total = sum(spent.values())
+    per_line = {name: round(s / lines * 1e6, 2) for name, s in spent.items()}
+    return {
+        "us_per_line": {**per_line, "total": round(total / lines * 1e6, 2)},
+        "cores_busy": round(total / seconds, 2) if seconds > 0 else None,
+        "measures": (
+            "user + system CPU seconds from the workers' start of consuming to the last batch stored"
+            " (pool processes that were replaced are not counted), the producer over its publishing"
+            " loop, the broker over the same span; the benchmark's own polling is not counted"
+        ),
+    }
+
+
 def _mb(size: int | None) -> float | None:
     return None if size is None else round(size / MB, 1)
 
@@ -281,6 +321,7 @@ def run_pipeline(
     table_size: int,
     rate: float | None = None,
     poll_s: float = 0.1,
+    broker_pid: int | None = None,
 ) -> PipelineRun:
     """Publish the staged batches holding `lines` lines to real workers; time them into the ledger."""
     run_dir = settings.data_dir
@@ -290,10 +331,12 @@ def run_pipeline(
     fleet = start_fleet(settings, run_dir / "logs", workers=workers)
     producer: ProducerProcess | None = None
     try:
+        cpu_before = fleet_cpu_s(fleet, broker_pid=broker_pid)
         producer = ProducerProcess.start(
             settings, staged, lines=lines, rate=rate, log=run_dir / "producer.log"
         )
         watch(watcher, producer, poll_s=poll_s)
+        cpu_after = fleet_cpu_s(fleet, broker_pid=broker_pid)
         memory = fleet_memory(fleet)
     finally:
         if producer is not None:
@@ -319,6 +362,7 @@ def run_pipeline(
         "segments": segment_rates(seen, start_ms=first_ms),
         "ledger": ledger,
         "memory": {"workers": memory, "producer_mb": _mb(sent["peak_rss"])},
+        "cpu": cpu_per_line(cpu_before, cpu_after, sent["cpu_s"], lines=total, seconds=seconds),
     }
     return PipelineRun(figures, seen)
 

@@ -106,6 +106,7 @@ def publish_staged(
     sent = 0
     first_ms: int | None = None
     started = time.monotonic()
+    cpu_started = time.process_time()
     for batch in batches:
         if rate:
             time.sleep(max(0.0, started + sent / rate - time.monotonic()))
@@ -123,5 +124,11 @@ def publish_staged(
                 sent += 1
     last_ms = time.time_ns() // 1_000_000
     # Read here, not from wait4 in the parent: ru_maxrss also counts the parent's pages before exec.
-    figures = {"first_ms": first_ms, "last_ms": last_ms, "lines": sent, "peak_rss": peak_rss(os.getpid())}
+    figures = {
+        "first_ms": first_ms,
+        "last_ms": last_ms,
+        "lines": sent,
+        "peak_rss": peak_rss(os.getpid()),
+        "cpu_s": time.process_time() - cpu_started,  # publishing only, not the imports before it
+    }
     summary.write_text(json.dumps(figures))

@@ -68,6 +68,10 @@ def assert_well_formed(result: dict[str, Any], *, workers: list[int], table_size
         (worker,) = run["memory"]["workers"].values()
         assert positive(worker["main_mb"]) and len(worker["pool_mb"]) == run["workers"]
         assert all(positive(mb) for mb in worker["pool_mb"]) and positive(run["memory"]["producer_mb"])
+        cpu = run["cpu"]["us_per_line"]
+        assert set(cpu) == {"worker_main", "worker_pool", "broker", "producer", "total"}
+        assert all(positive(us) for us in cpu.values()) and positive(run["cpu"]["cores_busy"])
+        assert cpu["total"] == pytest.approx(sum(us for name, us in cpu.items() if name != "total"), abs=0.05)
 
     naive = result["naive"]
     assert naive["lines"] == 200 and positive(naive["lines_per_s"]) and positive(naive["speedup"])
