@@ -14,7 +14,14 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from store.db import create_reader_engine, create_writer_engine, init_schema, is_sqlite, sqlite_path
+from store.db import (
+    apply_writer_pragmas,
+    create_reader_engine,
+    create_writer_engine,
+    init_schema,
+    is_sqlite,
+    sqlite_path,
+)
 from store.models import Event, UserRisk
 
 # Batch id of the rows that stand for history stored before a run; the run's own rows never carry it.
@@ -169,9 +176,8 @@ def _sqlite_executemany(path: Path, chunks: Iterable[list[Row]]) -> tuple[int, f
     marks = ", ".join("?" * len(EVENT_COLUMNS))
     sql = f"INSERT INTO events ({names}) VALUES ({marks}) ON CONFLICT(event_id) DO NOTHING"  # noqa: S608
     conn = sqlite3.connect(path, isolation_level=None)
-    # The writer engine's PRAGMAs (store/db.py), so the ceiling pays the same durability.
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # The writer engine's PRAGMAs, so the ceiling pays the same durability and gets the same cache.
+    apply_writer_pragmas(conn, busy_timeout_ms=30_000)
     rows = 0
     spent = 0.0
     try:

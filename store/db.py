@@ -33,6 +33,18 @@ def sqlite_path(url: str) -> Path | None:
 WRITER_CACHE_KIB = 65_536
 
 
+def apply_writer_pragmas(dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
+    """The SQLite settings of every writer, the benchmark's bulk-insert ceiling included."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL: a power loss may drop the last commits, never corrupt; raw logs
+    # plus `ecomrisk reconcile` bring those batches back.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    cursor.close()
+
+
 def create_writer_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     """An engine for writers; on SQLite every transaction begins IMMEDIATE."""
     if not is_sqlite(url):
@@ -49,14 +61,7 @@ def create_writer_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # Driver-level autocommit, so that the "begin" hook below owns BEGIN.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL: a power loss may drop the last commits, never corrupt; raw logs
-        # plus `ecomrisk reconcile` bring those batches back.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-        cursor.close()
+        apply_writer_pragmas(dbapi_connection, busy_timeout_ms=busy_timeout_ms)
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:
