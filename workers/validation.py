@@ -275,7 +275,8 @@ _ONE = Decimal(1)
 
 def float_cents(amount: float) -> int:
     """Cents of a finite, non-negative float, read from its shortest repr: 19.99 is 1999, not 1998."""
-    whole, _, fraction = repr(amount).partition(".")
+    text = repr(amount)
+    whole, _, fraction = text.partition(".")
     if len(fraction) <= 2 and whole.isdigit():  # exact in decimal: no rounding to do
         return int(whole) * 100 + int(fraction.ljust(2, "0"))
-    return int((Decimal(repr(amount)) * 100).quantize(_ONE, rounding=ROUND_HALF_EVEN))
+    return int((Decimal(text) * 100).quantize(_ONE, rounding=ROUND_HALF_EVEN))
