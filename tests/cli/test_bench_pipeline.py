@@ -70,7 +70,9 @@ def assert_well_formed(result: dict[str, Any], *, workers: list[int], table_size
         assert all(positive(mb) for mb in worker["pool_mb"]) and positive(run["memory"]["producer_mb"])
         cpu = run["cpu"]["us_per_line"]
         assert set(cpu) == {"worker_main", "worker_pool", "broker", "producer", "total"}
-        assert all(positive(us) for us in cpu.values()) and positive(run["cpu"]["cores_busy"])
+        # CPU clocks tick every 10 ms: in a smoke run the broker or main process may show none.
+        assert all(us >= 0 for us in cpu.values()) and positive(cpu["worker_pool"])
+        assert positive(cpu["total"]) and positive(run["cpu"]["cores_busy"])
         assert cpu["total"] == pytest.approx(sum(us for name, us in cpu.items() if name != "total"), abs=0.05)
 
     naive = result["naive"]
