@@ -10,12 +10,13 @@ WORKDIR /app
 
 # Dependencies in their own layer: a code change does not reinstall them.
 COPY pyproject.toml ./
-RUN for pkg in config producer workers dash_app store cli; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
+RUN for pkg in config contract producer workers dash_app store cli; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
     && pip install . \
     && pip uninstall --yes ecomrisk \
-    && rm -rf config producer workers dash_app store cli build ./*.egg-info
+    && rm -rf config contract producer workers dash_app store cli build ./*.egg-info
 
 COPY config ./config
+COPY contract ./contract
 COPY producer ./producer
 COPY workers ./workers
 COPY dash_app ./dash_app

@@ -291,11 +291,11 @@ def check_ledger(
 # --- runs -----------------------------------------------------------------------------------------
 
 
-def start_fleet(settings: Settings, log_dir: Path, *, workers: int, app: str | None = None) -> WorkerFleet:
+def start_fleet(
+    settings: Settings, log_dir: Path, *, workers: int, include: tuple[str, ...] = ()
+) -> WorkerFleet:
     """One Celery worker with `workers` pool processes, consuming once this returns."""
-    fleet = WorkerFleet(settings, log_dir=log_dir, concurrency=workers)
-    if app is not None:
-        fleet.app = app
+    fleet = WorkerFleet(settings, log_dir=log_dir, concurrency=workers, include=include)
     fleet.start("bench")
     fleet.wait_ready()
     if not wait_for(lambda: READY_MARK in fleet.log_text(), timeout_s=60.0):
@@ -374,7 +374,7 @@ def run_naive(settings: Settings, staged: Staged, *, lines: int, workers: int) -
     run_dir = settings.data_dir
     assert settings.redis_url
     client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
-    fleet = start_fleet(settings, run_dir / "logs", workers=workers, app="workers.naive")
+    fleet = start_fleet(settings, run_dir / "logs", workers=workers, include=("workers.naive",))
     producer: ProducerProcess | None = None
     try:
         producer = ProducerProcess.start(

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
+from contract.wire import broker_client
 from producer.publisher import Publisher
 from producer.reconcile import RAW_SUFFIX
-from workers.celery_app import create_celery_app
 
 MANIFEST = "manifest.json"
 BENCH_SOURCE = "bench"
@@ -100,7 +100,7 @@ def publish_staged(
 
     With per_line_task, every line goes alone as that task instead (the naive baseline).
     """
-    app = create_celery_app(settings)
+    app = broker_client(settings)
     publisher = Publisher(app, settings)
     batches = load_staged(directory).prefix(lines)
     sent = 0

@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from cli.redis_server import RedisProcess, start_redis
 from cli.reports import run_reconcile, status_table
-from cli.services import CELERY_APP, cli_argv, start_logged, worker_argv
+from cli.services import cli_argv, start_logged, worker_argv
 from config.settings import Settings
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
 from store.db import create_reader_engine, create_writer_engine, init_schema, is_sqlite, sqlite_path
@@ -259,13 +259,16 @@ class WorkerFleet:
     settings: Settings
     log_dir: Path
     concurrency: int = 2
-    app: str = CELERY_APP  # the module Celery loads (`-A`)
+    include: tuple[str, ...] = ()  # task modules to load beside workers.tasks
     mains: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         """Start (or restart) the worker called name; its output goes to <log_dir>/<name>.log."""
-        argv = [*worker_argv(self.settings, concurrency=self.concurrency), "-n", f"{name}@%h"]
-        argv[argv.index(CELERY_APP)] = self.app
+        argv = [
+            *worker_argv(self.settings, concurrency=self.concurrency, include=self.include),
+            "-n",
+            f"{name}@%h",
+        ]
         process = start_logged(argv, self.settings, self.log_dir / f"{name}.log")
         self.mains[name] = process
         return process

@@ -2,108 +2,32 @@
 
 from __future__ import annotations
 
-import functools
-import importlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-import typer.main
-from pydantic import ValidationError
 from rich.console import Console
-from typer.core import TyperGroup
 
+from cli.errors import fail, load_settings, require_broker
+from cli.produce import import_file, produce
 from cli.services import child_env, flower_argv, hide_password, worker_argv
 from cli.supervisor import run_stack
-from config.settings import Settings, get_settings
-from workers.schemas import Reason
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-USAGE_EXIT = 2  # the exit code of a command that cannot run as configured
-NO_BROKER = (
-    "ECOMRISK_REDIS_URL is not set: run `ecomrisk up`, or export ECOMRISK_REDIS_URL=redis://127.0.0.1:6379/0"
-)
-
-# Commands defined in other packages that need the broker: name -> (module, function).
-BROKER_COMMANDS = {"produce": ("producer.cli", "produce"), "import": ("producer.cli", "import_file")}
-
-
-def fail(message: str) -> typer.Exit:
-    """Print message to stderr and return the exit that ends the command."""
-    typer.echo(message, err=True)
-    return typer.Exit(USAGE_EXIT)
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """One line per invalid setting, named by its environment variable."""
-    lines = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        loc = error["loc"]
-        lines.append(f"  ECOMRISK_{str(loc[0]).upper()}: {message}" if loc else f"  {message}")
-    return "\n".join(["Invalid configuration:", *lines])
-
-
-def load_settings() -> Settings:
-    """The process settings; an invalid configuration ends the command with a clear message."""
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        raise fail(describe_errors(exc)) from None
-
-
-def require_broker(settings: Settings) -> str:
-    """The broker URL; without one the command ends with a hint instead of a traceback."""
-    if not settings.redis_url:
-        raise fail(NO_BROKER)
-    return settings.redis_url
-
-
-def needs_broker(command: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a command defined elsewhere so it checks settings and the broker first."""
-
-    @functools.wraps(command)
-    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        require_broker(load_settings())
-        return command(*args, **kwargs)
-
-    return checked
-
-
-class LazyCommands(TyperGroup):
-    """Imports BROKER_COMMANDS on first use, after the settings are checked."""
-
-    # Importing producer.cli builds the Celery app from settings; a bad setting would otherwise
-    # end every command, even `--help`, in an import-time traceback.
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *BROKER_COMMANDS]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in BROKER_COMMANDS:
-            return super().get_command(ctx, cmd_name)
-        load_settings()
-        module, function = BROKER_COMMANDS[cmd_name]
-        single = typer.Typer(pretty_exceptions_show_locals=False)
-        single.command(cmd_name)(needs_broker(getattr(importlib.import_module(module), function)))
-        return typer.main.get_command(single)
-
+from config.settings import Settings
+from contract.wire import Reason
 
 # Locals stay out of tracebacks: they would print settings, passwords included.
 app = typer.Typer(
     name="ecomrisk",
     help="Real-time clickstream risk: producer -> Redis -> Celery -> database -> dashboard.",
-    cls=LazyCommands,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.command("produce")(produce)
+app.command("import")(import_file)
 
 
 def exec_with_settings(argv: list[str], settings: Settings) -> None:

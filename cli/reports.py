@@ -116,10 +116,10 @@ def read_dead_letters(settings: Settings) -> int:
 
 def run_reconcile(settings: Settings, console: Console, *, dry_run: bool) -> int:
     """Report raw batches missing from the ledger and, unless dry_run, send them again."""
+    from contract.wire import broker_client
     from producer.publisher import Publisher
     from producer.reconcile import resend_missing
     from store.db import create_writer_engine, init_schema
-    from workers.celery_app import create_celery_app
 
     engine = create_writer_engine(settings.resolved_database_url)
     init_schema(engine)
@@ -130,6 +130,6 @@ def run_reconcile(settings: Settings, console: Console, *, dry_run: bool) -> int
     )
     if dry_run or not account.missing:
         return 0
-    sent = resend_missing(account, Publisher(create_celery_app(settings), settings))
+    sent = resend_missing(account, Publisher(broker_client(settings), settings))
     console.print(f"re-enqueued {sent:,} batches; the ledger turns a batch that did arrive into a no-op")
     return sent

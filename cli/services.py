@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from config.settings import Settings
 
 ENV_PREFIX = "ECOMRISK_"
-CELERY_APP = "workers.celery_app"
+WORKER_MODULE = "workers"  # `python -m workers …`: Celery's command line with the settings applied
 # Hosts that listen on every interface; a browser reaches them on the loopback address.
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
@@ -51,20 +51,30 @@ def child_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str
     return env
 
 
-def worker_argv(settings: Settings, *, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
-    """A Celery worker that sends task events (-E) and consumes the ingest queue."""
-    return [
-        sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "-E",
+def worker_argv(
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    loglevel: str = "INFO",
+    include: Sequence[str] = (),
+) -> list[str]:
+    """A Celery worker that sends task events (-E) and consumes the ingest queue.
+
+    include: more task modules to load beside workers.tasks (the benchmark's naive task).
+    """
+    argv = [
+        sys.executable, "-m", WORKER_MODULE, "worker", "-E",
         f"--concurrency={concurrency or settings.worker_concurrency}",
         "-Q", settings.queue_name,
         f"--loglevel={loglevel}",
     ]  # fmt: skip
+    return [*argv, f"--include={','.join(include)}"] if include else argv
 
 
 def flower_argv(settings: Settings) -> list[str]:
     """Flower on flower_host:flower_port; basic auth, if any, travels in child_env."""
     return [
-        sys.executable, "-m", "celery", "-A", CELERY_APP, "flower",
+        sys.executable, "-m", WORKER_MODULE, "flower",
         f"--address={settings.flower_host}", f"--port={settings.flower_port}",
     ]  # fmt: skip
 

@@ -161,7 +161,7 @@ class PipelineProbe:
         if queue.problem:  # no broker, no ping: a broadcast would wait on reconnects
             return WorkerStatus(problem=queue.problem)
         if self._celery is None:
-            from workers.celery_app import create_celery_app  # the workers' own broker config
+            from contract.wire import broker_client  # the same broker config as the workers'
 
-            self._celery = create_celery_app(self._settings)
+            self._celery = broker_client(self._settings)
         return ping_workers(celery_app=self._celery)

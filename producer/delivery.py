@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from contract.wire import Reason
 from producer.faults import (
     FAULT_REASONS,
     Fault,
@@ -19,7 +20,6 @@ from producer.faults import (
 )
 from producer.personas import Persona
 from producer.simulation import SimEvent
-from workers.schemas import Reason
 
 # Share of out-of-order events held back to the next batch rather than moved earlier.
 _HOLD_BACK_SHARE = 0.3

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from config.settings import Settings
+from contract.wire import Reason
 from producer.timestamps import format_timestamp
-from workers.schemas import Reason
 
 _DAY_MS = 86_400_000
 _YEAR_MS = 365 * _DAY_MS

@@ -21,6 +21,7 @@ from itertools import islice
 from tqdm import tqdm
 
 from config.settings import Settings
+from contract.wire import utc_ms
 from producer.catalogue import build_catalogue
 from producer.delivery import Batch, Delivery, expected_counts
 from producer.faults import FaultLimits, FaultRates
@@ -35,7 +36,6 @@ from producer.personas import (
 )
 from producer.publisher import Publisher
 from producer.simulation import SimEvent, Timeline, last_event_ms
-from workers.schemas import utc_ms
 
 # A partly filled batch is published after this long, so a slow stream still flows (s).
 FLUSH_INTERVAL_S = 0.25

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import Settings
-from workers.celery_app import INGEST_TASK
+from contract.wire import INGEST_TASK
 
 log = logging.getLogger(__name__)
 # What a down, restarting or unreachable broker raises; anything else is a bug and propagates.

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from contract.wire import Action
 from producer.catalogue import Catalogue, Product
 from producer.personas import Mode, Persona, Step, life_steps, steady_steps
 from producer.timestamps import format_timestamp
-from workers.schemas import Action
 
 # Home UTC offsets of users (minutes); about half of each user's events still say "Z".
 _OFFSETS_MIN = (0, 60, 120, 330, -300, -180, 540, -480)

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
-from workers.schemas import utc_ms
+from contract.wire import utc_ms
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NUMBER = re.compile(r"[0-9]{9,13}(\.[0-9]+)?")

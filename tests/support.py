@@ -57,9 +57,7 @@ def celery_worker(
     cmd = [
         sys.executable,
         "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
+        "workers",
         "worker",
         "-E",
         "--loglevel=INFO",

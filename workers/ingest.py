@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
+from contract.wire import CleanEvent, Reason, Rejection
 from store.db import hold_locks, write_transaction
 from store.models import (
     ActivityHours,
@@ -23,7 +24,6 @@ from store.models import (
     UserRisk,
 )
 from workers.risk import RISK_COLUMNS, Assessment, Band, RiskRules, UserAggregates, assess, risk_values
-from workers.schemas import CleanEvent, Reason, Rejection
 from workers.sequence import (
     PURCHASE,
     Anchor,

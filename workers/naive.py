@@ -3,7 +3,7 @@
 What most tutorials do, kept only to be measured against: an ORM session per event, a lookup of
 the user's previous event, `session.merge` and a commit. It does less than the pipeline (no tail
 correction for late events, no risk, rollups, alerts or ledger), which flatters its rate. Workers
-load it with `celery -A workers.naive`; the pipeline never sends it.
+load it with `--include`; the pipeline never sends it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings, get_settings
 from store.db import create_writer_engine, init_schema
 from store.models import Event, QuarantinedLine
-from workers.celery_app import app  # also what `celery -A workers.naive` loads
+from workers.celery_app import app
 from workers.ingest import now_ms
 from workers.sequence import SequenceRules
 from workers.validation import Limits, LineRejected, validate_line

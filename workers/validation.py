@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from config.settings import Settings
-from workers.schemas import Action, CleanEvent, RawEvent, Reason, Rejection, utc_ms
+from contract.wire import Action, CleanEvent, RawEvent, Reason, Rejection, utc_ms
 
 REQUIRED_FIELDS = ("event_id", "user_id", "action", "timestamp")
 TEXT_FIELDS = ("event_id", "user_id", "session_id", "action", "category", "product", "user_agent")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import NO_BROKER
+from cli.errors import NO_BROKER
 
 ECOMRISK = str(Path(sys.executable).with_name("ecomrisk"))
 

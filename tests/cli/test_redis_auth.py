@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli.redis_server import RedisProcess, TlsFiles, find_redis_binary, start_redis
 from cli.services import cli_argv
 from config.settings import Settings
+from contract.wire import INGEST_TASK, broker_client
 from producer.delivery import Outcome
 from producer.faults import FaultRates
 from producer.generator import RunSummary, plan_run, run_generator
@@ -35,7 +36,6 @@ from producer.labels import LabelWriter
 from producer.publisher import BrokerAuthError, Publisher
 from store.summaries import LedgerTotals, ledger_totals
 from tests.support import celery_worker, in_ci, settings_env, wait_until
-from workers.celery_app import INGEST_TASK, create_celery_app
 from workers.deliveries import ATTEMPTS_PREFIX, DeliveryBook
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -154,7 +154,7 @@ def publish(settings: Settings) -> RunSummary:
     """Generate EVENTS clean events in batches and publish them through the producer's publisher."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = plan_run(settings, count=EVENTS, seed=11, rates=FaultRates.none())
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     return run_generator(
         config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=False
     )
@@ -245,7 +245,7 @@ def test_a_wrong_password_is_a_clear_error_everywhere(tmp_path: Path, password_r
 
 def test_a_missing_password_is_refused_too(tmp_path: Path, password_redis: RedisProcess) -> None:
     settings = live_settings_for(tmp_path, plain_url(password_redis, None))
-    publisher = Publisher(create_celery_app(settings), settings, sleep=lambda _s: pytest.fail("retried"))
+    publisher = Publisher(broker_client(settings), settings, sleep=lambda _s: pytest.fail("retried"))
 
     with pytest.raises(BrokerAuthError, match="Redis refused the password in ECOMRISK_REDIS_URL"):
         publisher.publish("gen-auth-000001", ['{"a": 1}'], source="test")
@@ -265,7 +265,7 @@ def test_a_tls_redis_carries_every_event(tmp_path: Path, tls_redis: RedisProcess
     assert_every_event_stored(settings)
 
     # Flower's queue view opens its own Redis client, from broker_use_ssl only.
-    conf = create_celery_app(settings).conf
+    conf = broker_client(settings).conf
     flower_broker = Broker(settings.redis_url, broker_use_ssl=conf.broker_use_ssl, broker_options={})
     assert asyncio.run(flower_broker.queues([settings.queue_name])) == [
         {"name": settings.queue_name, "messages": 0}
@@ -275,7 +275,10 @@ def test_a_tls_redis_carries_every_event(tmp_path: Path, tls_redis: RedisProcess
     # back to an unverified connection (kombu's own default for a bare rediss:// URL). In a fresh
     # process: kombu pools connections per host and password, whatever their TLS options.
     bare = live_settings_for(tmp_path, tls_redis.url.split("?", 1)[0])
-    send = f"from workers.celery_app import app; app.send_task({INGEST_TASK!r}, kwargs={{}}, retry=False)"
+    send = (
+        "from config.settings import get_settings; from contract.wire import broker_client; "
+        f"broker_client(get_settings()).send_task({INGEST_TASK!r}, kwargs={{}}, retry=False)"
+    )
     refused = subprocess.run(
         [sys.executable, "-c", send],
         env=settings_env(bare),

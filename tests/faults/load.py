@@ -6,10 +6,10 @@ import threading
 from types import TracebackType
 
 from config.settings import Settings
+from contract.wire import broker_client
 from producer.generator import RunSummary, plan_run, run_generator
 from producer.labels import LabelWriter
 from producer.publisher import Publisher
-from workers.celery_app import create_celery_app
 
 
 class Load:
@@ -25,7 +25,7 @@ class Load:
         duration_s: float | None = None,
     ) -> None:
         self.config = plan_run(settings, count=count, rate=rate, duration_s=duration_s, seed=seed)
-        self.publisher = Publisher(create_celery_app(settings), settings)
+        self.publisher = Publisher(broker_client(settings), settings)
         self.labels = LabelWriter(settings.labels_path)
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None

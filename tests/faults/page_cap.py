@@ -1,4 +1,4 @@
-"""Test-only Celery app: the production app, with SQLite's max_page_count read from a file.
+"""Test-only worker module: SQLite's max_page_count read from a file, for every new connection.
 
 Used by the full-disk test where no small file system can be mounted: every new connection
 (writers use a NullPool, so every transaction) applies the cap in FAULTS_PAGE_CAP_FILE, so
@@ -15,11 +15,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from workers.celery_app import app
-
 CAP_FILE_ENV = "FAULTS_PAGE_CAP_FILE"
-
-__all__ = ["CAP_FILE_ENV", "app"]
 
 
 @event.listens_for(Pool, "connect")

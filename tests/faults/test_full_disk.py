@@ -17,7 +17,6 @@ import pytest
 import redis
 
 from cli.chaos import WorkerFleet
-from cli.services import CELERY_APP
 from store.db import create_reader_engine
 from store.summaries import ledger_totals
 from tests.faults.harness import PrivateRedis, fault_settings
@@ -38,7 +37,7 @@ class TinyFilesystem:
     """The database directory on a 4 MiB tmpfs, filled up; freeing space remounts it bigger."""
 
     mechanism = "tmpfs"
-    app = CELERY_APP
+    include: tuple[str, ...] = ()
 
     def __init__(self, root: Path) -> None:
         self.dir = root / "tiny"
@@ -73,7 +72,7 @@ class PageCap:
     """Where nothing can be mounted: SQLite's max_page_count just above the current size."""
 
     mechanism = "max_page_count"
-    app = "tests.faults.page_cap"
+    include = ("tests.faults.page_cap",)
 
     def __init__(self, root: Path) -> None:
         self.database = root / "faults.db"
@@ -129,7 +128,7 @@ def test_full_disk_retries_then_dead_letters_and_everything_lands_once_space_is_
     full_disk.fill()
     print(f"full disk by {full_disk.mechanism}")
     fleet = fleet_factory(settings, concurrency=2)
-    fleet.app = full_disk.app
+    fleet.include = full_disk.include
     fleet.start("d1")
     fleet.wait_ready()
     book = DeliveryBook(redis.Redis.from_url(private_redis.url))

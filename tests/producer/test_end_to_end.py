@@ -13,6 +13,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from config.settings import Settings
+from contract.wire import broker_client
 from producer.delivery import Outcome
 from producer.faults import LINE_FAULTS, FaultRates
 from producer.generator import plan_run, run_generator
@@ -21,7 +22,6 @@ from producer.labels import LabelWriter
 from producer.mapping import load_preset
 from producer.publisher import Publisher
 from tests.support import REES46_SAMPLE, celery_worker, wait_until
-from workers.celery_app import create_celery_app
 
 REES46 = REES46_SAMPLE
 
@@ -86,7 +86,7 @@ def stored_rapid(settings: Settings, prefix: str) -> int:
 def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> None:
     settings = live_settings.model_copy(update={"batch_size": 400})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     rates = FaultRates().with_rates({f.value: 0.01 for f in LINE_FAULTS})
     rates = rates.with_rates({"duplicate": 0.02, "out_of_order": 0.02})
     config = plan_run(settings, count=4000, seed=31, rates=rates)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
+from contract.wire import Reason, utc_ms
 from producer.delivery import Outcome
 from producer.faults import (
     FAULT_REASONS,
@@ -25,7 +26,6 @@ from producer.faults import (
 )
 from producer.generator import generate_batches, plan_run
 from producer.timestamps import format_timestamp
-from workers.schemas import Reason, utc_ms
 from workers.validation import Limits, LineRejected, validate_line
 
 NOW = datetime.now(UTC)

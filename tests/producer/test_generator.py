@@ -14,6 +14,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Settings
+from contract.wire import Action, utc_ms
 from producer.delivery import Outcome, expected_counts
 from producer.faults import FaultRates
 from producer.generator import (
@@ -28,7 +29,6 @@ from producer.labels import HEADER, LabelWriter
 from producer.mapping import WIRE_FIELDS
 from producer.personas import Persona
 from producer.publisher import Publisher
-from workers.schemas import Action, utc_ms
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

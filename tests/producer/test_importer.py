@@ -15,6 +15,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Settings
+from contract.wire import Reason
 from producer.importer import (
     FileFormat,
     OccurrenceIndex,
@@ -28,7 +29,6 @@ from producer.importer import (
 from producer.mapping import ColumnMapping, load_preset, map_record
 from producer.publisher import Publisher
 from tests.support import REES46_SAMPLE
-from workers.schemas import Reason
 from workers.validation import Limits, LineRejected, validate_line
 
 REES46 = REES46_SAMPLE

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contract.wire import utc_ms
 from producer.catalogue import build_catalogue
 from producer.personas import (
     NIGHT_END_HOUR,
@@ -23,7 +24,6 @@ from producer.personas import (
     population_for_rate,
 )
 from producer.simulation import Timeline
-from workers.schemas import utc_ms
 
 START_MS = utc_ms(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 SESSION_GAP_MS = 30 * 60_000

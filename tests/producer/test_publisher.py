@@ -13,9 +13,9 @@ import redis
 
 from cli.redis_server import free_port, start_redis
 from config.settings import Settings
+from contract.wire import INGEST_TASK, broker_client
 from producer.publisher import Publisher, backoff_delays, write_raw_batch
 from tests.support import task_message_body, wait_until
-from workers.celery_app import INGEST_TASK, create_celery_app
 
 
 def queued_messages(settings: Settings) -> list[dict[str, Any]]:
@@ -49,7 +49,7 @@ def test_raw_batch_is_written_whole_and_refuses_unsafe_ids(tmp_path: Path) -> No
 
 
 def test_the_raw_file_exists_before_the_message_is_queued(live_settings: Settings) -> None:
-    app = create_celery_app(live_settings)
+    app = broker_client(live_settings)
     raw_path = live_settings.raw_dir / "gen-t-000001.ndjson"
     original = app.send_task
     existed_at_send: list[bool] = []
@@ -88,7 +88,7 @@ def test_publishing_while_redis_is_down_retries_until_it_is_back(
         queue_name="outage",
         publish_retry_max_s=0.5,
     )
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     publisher.publish("gen-t-000001", ['{"n":1}'], source="test")  # a warm, pooled connection
     server.stop()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workers.celery_app import broker_tls_options
+from contract.wire import broker_tls_options
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
+from contract.wire import utc_ms
 from store.db import create_writer_engine, init_schema
 from store.models import Event, QuarantinedLine
 from store.summaries import ledger_totals
 from workers.ingest import ingest_batch
 from workers.reference import find_mismatches, load_events
 from workers.replay import replay_quarantine
-from workers.schemas import utc_ms
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # the worker's clock in these tests
 AT_MS = utc_ms(AT)

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from config.settings import Settings
+from contract.wire import INGEST_TASK, broker_client
 from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine
 from tests.support import celery_worker, wait_until
-from workers.celery_app import INGEST_TASK, create_celery_app
 from workers.reference import find_mismatches
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_four_writers_concurrently_match_the_offline_recompute(live_db_settings:
     lines = make_lines(3000, seed=7)
     lines[10] = "{broken json"
     batches = [lines[i : i + 60] for i in range(0, len(lines), 60)]
-    app = create_celery_app(live_db_settings)
+    app = broker_client(live_db_settings)
     for n, batch in enumerate(batches):
         app.send_task(
             INGEST_TASK,

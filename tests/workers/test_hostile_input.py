@@ -19,15 +19,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
+from contract.wire import Reason, broker_client
 from producer.publisher import Publisher, write_raw_batch
 from producer.reconcile import account_raw_logs, count_event_lines, iter_raw_batches, resend_missing
 from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine
 from store.summaries import ledger_totals
 from tests.support import celery_worker, wait_until
-from workers.celery_app import create_celery_app
 from workers.ingest import ingest_batch, now_ms
-from workers.schemas import Reason
 from workers.validation import Limits, parse_batch, validate_line
 
 # Small limits, so over-long fields, lines and batches are cheap to make.
@@ -373,7 +372,7 @@ def test_a_real_worker_survives_hostile_batches(hostile_settings: Settings) -> N
     settings = hostile_settings
     engine = create_writer_engine(settings.resolved_database_url)
     init_schema(engine)
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     valid = dumps(event(event_id="ok-1"))
     oversize = [dumps(event(event_id=f"big-{i}")) for i in range(200)]
     assert len("\n".join(oversize).encode()) > settings.max_batch_bytes
@@ -426,4 +425,4 @@ def test_a_real_worker_survives_hostile_batches(hostile_settings: Settings) -> N
 
 def publisher_app_ping(settings: Settings) -> list[dict[str, Any]]:
     """Every worker's answer to a broadcast ping."""
-    return list(create_celery_app(settings).control.ping(timeout=5.0))
+    return list(broker_client(settings).control.ping(timeout=5.0))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings
+from contract.wire import broker_client
 from producer.delivery import Outcome
 from producer.faults import LINE_FAULTS, FaultRates
 from producer.generator import generate_batches, plan_run
@@ -17,7 +18,6 @@ from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine
 from store.summaries import ledger_totals
 from tests.support import celery_worker, wait_until
-from workers.celery_app import create_celery_app
 from workers.reference import find_mismatches
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ def test_every_line_ends_where_the_producer_expects(live_settings: Settings) -> 
     rates = FaultRates().with_rates({f.value: 0.01 for f in LINE_FAULTS})
     rates = rates.with_rates({"duplicate": 0.02, "out_of_order": 0.03})
     batches = list(generate_batches(plan_run(settings, count=3000, seed=23, rates=rates), count=3000))
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     for batch in batches:
         publisher.publish(batch.batch_id, batch.texts, source="lines-test")
 

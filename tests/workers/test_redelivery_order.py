@@ -10,6 +10,7 @@ import redis
 from sqlalchemy import Engine, func, select
 
 from config.settings import Settings
+from contract.wire import broker_client
 from producer.delivery import Batch as RunBatch
 from producer.delivery import Outcome, expected_counts
 from producer.faults import LINE_FAULTS, FaultRates
@@ -20,7 +21,6 @@ from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine
 from store.summaries import ledger_totals
 from tests.support import celery_worker, wait_until
-from workers.celery_app import create_celery_app
 from workers.reference import find_mismatches
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def stored_ids(batches: list[RunBatch]) -> set[str]:
 
 def deliver(settings: Settings, engine: Engine, sends: list[tuple[str, RunBatch]], ledger_size: int) -> None:
     """Publish (raw log, then queue) every (batch id, batch); wait until all are acked and committed."""
-    publisher = Publisher(create_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     with celery_worker(settings, concurrency=2, name="redeliver"):
         for batch_id, batch in sends:
             publisher.publish(batch_id, batch.texts, source="redelivery")

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 
 from config.settings import Settings
+from contract.wire import Reason
 from dash_app.queries import fetch_kpis
 from store.db import create_writer_engine, init_schema
 from store.models import Alert, Base, Batch, Event, QuarantinedLine, UserRisk
@@ -23,7 +24,6 @@ from tests.support import wait_until
 from workers.ingest import ingest_batch, now_ms
 from workers.reference import find_mismatches
 from workers.replay import replay_quarantine
-from workers.schemas import Reason
 
 ECOMRISK = str(Path(sys.executable).with_name("ecomrisk"))
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)

@@ -9,10 +9,10 @@ import redis
 from sqlalchemy import func, select
 
 from config.settings import Settings
+from contract.wire import INGEST_TASK, broker_client
 from store.db import create_writer_engine, init_schema
 from store.models import Batch, QuarantinedLine
 from tests.support import celery_worker, wait_until
-from workers.celery_app import INGEST_TASK, create_celery_app
 from workers.deliveries import DeliveryBook
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_unwritable_database_is_retried_then_dead_lettered(
         task_max_attempts=2,
         database_url=unwritable[backend],
     )
-    app = create_celery_app(settings)
+    app = broker_client(settings)
     app.send_task(INGEST_TASK, kwargs={"batch_id": "doomed", "raw_text": LINE, "source": "t"}, queue="fail-q")
     book = DeliveryBook(redis.Redis.from_url(redis_url))
     with celery_worker(settings, name="fail"):
@@ -61,7 +61,7 @@ def test_poison_batch_is_quarantined_after_max_attempts(
     book = DeliveryBook(redis.Redis.from_url(redis_url))
     for _ in range(3):  # three earlier deliveries died with their worker
         book.count_attempt("poison")
-    app = create_celery_app(settings)
+    app = broker_client(settings)
     app.send_task(
         INGEST_TASK,
         kwargs={"batch_id": "poison", "raw_text": LINE + "\nbad", "source": "t"},

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
-from workers.schemas import Reason
+from contract.wire import Reason
 from workers.validation import (
     Limits,
     LineRejected,

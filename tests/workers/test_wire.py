@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from kombu.compression import compress, decompress
 from kombu.serialization import dumps, loads
 
-from workers.wire import COMPRESSION, SERIALIZER, SERIALIZER_CONTENT_TYPE, register_wire_formats
+from contract.wire import COMPRESSION, SERIALIZER, SERIALIZER_CONTENT_TYPE, register_wire_formats
 
 register_wire_formats()
 

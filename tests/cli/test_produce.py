@@ -10,8 +10,8 @@ import redis
 import typer
 from typer.testing import CliRunner
 
+from cli.produce import import_file, produce
 from config.settings import Settings, get_settings
-from producer.cli import import_file, produce
 from tests.support import REES46_SAMPLE, task_message_body
 
 REES46 = REES46_SAMPLE

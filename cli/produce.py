@@ -1,4 +1,4 @@
-"""The `produce` and `import` commands: read options, build settings and app, call the domain."""
+"""The `produce` and `import` commands: read options and settings, then call the producer."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from celery import Celery
 
-from config.settings import Settings, get_settings
+from cli.errors import load_settings, require_broker
+from config.settings import Settings
+from contract.wire import broker_client
 from producer.delivery import Outcome
 from producer.faults import FaultRates, parse_assignments
 from producer.generator import RunSummary, plan_run, run_generator
@@ -23,7 +24,6 @@ from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
-from workers.celery_app import create_celery_app
 
 BatchSize = Annotated[
     int | None,
@@ -85,7 +85,7 @@ def produce(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    publisher = Publisher(_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     with sigterm_as_interrupt(), refusal_reported():
         summary = run_generator(
             config, publisher=publisher, labels=LabelWriter(settings.labels_path), progress=progress
@@ -135,7 +135,7 @@ def import_file(
         )
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
-    publisher = Publisher(_celery_app(settings), settings)
+    publisher = Publisher(broker_client(settings), settings)
     with refusal_reported():
         summary = import_path(
             file,
@@ -173,16 +173,10 @@ def refusal_reported() -> Iterator[None]:
 
 
 def _settings(batch_size: int | None) -> Settings:
-    settings = get_settings()
+    """The checked settings with a broker; --batch-size overrides ECOMRISK_BATCH_SIZE."""
+    settings = load_settings()
+    require_broker(settings)
     return settings.model_copy(update={"batch_size": batch_size}) if batch_size else settings
-
-
-def _celery_app(settings: Settings) -> Celery:
-    try:
-        return create_celery_app(settings)
-    except RuntimeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
 
 
 def _parse_start(text: str) -> datetime:

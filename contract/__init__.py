@@ -1,0 +1,1 @@
+"""The contract between producer and workers: event schemas, reason codes, the task and its message format."""
