@@ -28,6 +28,7 @@ from cli.bench_producer import MANIFEST, Staged, StagedBatch, peak_rss
 from cli.chaos import WorkerFleet, pending_messages, stop_process, wait_for
 from cli.services import cli_argv, start_logged
 from config.settings import Settings
+from contract.wire import now_ms
 from producer.generator import generate_batches, plan_run
 from producer.publisher import write_raw_batch
 from producer.reconcile import account_raw_logs
@@ -385,7 +386,7 @@ def run_naive(settings: Settings, staged: Staged, *, lines: int, workers: int) -
         while quiet < 3:  # three empty polls in a row: no message is between queue and unacked
             time.sleep(0.05)
             sent_all = producer.exited()  # first: every message it sent is counted below
-            at_ms = time.time_ns() // 1_000_000
+            at_ms = now_ms()
             pending = pending_messages(client, settings.queue_name)
             if sent_all and pending == 0:
                 end_ms = at_ms if quiet == 0 else end_ms

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from contract.wire import broker_client
+from contract.wire import broker_client, now_ms
 from producer.publisher import Publisher
 from producer.reconcile import RAW_SUFFIX
 
@@ -110,7 +110,7 @@ def publish_staged(
     for batch in batches:
         if rate:
             time.sleep(max(0.0, started + sent / rate - time.monotonic()))
-        first_ms = first_ms or time.time_ns() // 1_000_000
+        first_ms = first_ms or now_ms()
         texts = read_lines(directory / f"{batch.batch_id}{RAW_SUFFIX}")
         if per_line_task is None:
             publisher.publish(batch.batch_id, texts, source=BENCH_SOURCE)
@@ -122,7 +122,7 @@ def publish_staged(
             if text.strip():
                 app.send_task(per_line_task, args=[text], queue=settings.queue_name, retry=False)
                 sent += 1
-    last_ms = time.time_ns() // 1_000_000
+    last_ms = now_ms()
     # Read here, not from wait4 in the parent: ru_maxrss also counts the parent's pages before exec.
     figures = {
         "first_ms": first_ms,

@@ -34,12 +34,13 @@ from cli.redis_server import RedisProcess, start_redis
 from cli.reports import run_reconcile, status_table
 from cli.services import cli_argv, start_logged, worker_argv
 from config.settings import Settings
+from contract.wire import now_ms
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
 from store.db import create_reader_engine, create_writer_engine, init_schema, is_sqlite, sqlite_path
 from store.models import Batch, Event
 from store.summaries import REPLAY_SOURCE, ledger_totals
 from workers.deliveries import DeliveryBook
-from workers.ingest import now_ms, validate_batch
+from workers.ingest import validate_batch
 
 # Short, so that a batch stranded by a killed worker comes back within the run (s).
 CHAOS_VISIBILITY_TIMEOUT_S = 10

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,11 @@ class Rejection:
 def utc_ms(moment: datetime) -> int:
     """Epoch milliseconds of an aware datetime; sub-millisecond digits are truncated."""
     return (moment - _EPOCH) // _MILLISECOND
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds, the unit of every time on the wire and in the store."""
+    return time.time_ns() // 1_000_000
 
 
 # --- the ingest task and its message --------------------------------------------------------

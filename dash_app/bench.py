@@ -11,7 +11,8 @@ import numpy as np
 from sqlalchemy import insert
 
 from config.settings import Settings
-from dash_app.callbacks import REGIONS, Deps, now_ms, refresh_drill, serve_risk_page
+from contract.wire import now_ms
+from dash_app.callbacks import REGIONS, Deps, refresh_drill, serve_risk_page
 from dash_app.probes import PipelineProbe
 from dash_app.queries import MINUTE_MS, RiskQuery, fetch_kpis, fetch_risk_page
 from store.db import create_reader_engine, create_writer_engine, init_schema

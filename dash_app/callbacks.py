@@ -11,7 +11,6 @@ Redis and Celery probes never block a refresh at all (see `probes.Refreshing`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from contract.wire import now_ms
 from dash_app import components, figures, grid, ids, queries
 from dash_app.formats import count_text
 from dash_app.probes import PipelineProbe
@@ -29,11 +29,6 @@ TIMELINE_MINUTES = 60
 QUARANTINE_MINUTES = 60
 FEED_ROWS = 50
 DRILL_EVENTS = 2_000
-
-
-def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)

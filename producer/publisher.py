@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import Settings
-from contract.wire import INGEST_TASK
+from contract.wire import INGEST_TASK, now_ms
 
 log = logging.getLogger(__name__)
 # What a down, restarting or unreachable broker raises; anything else is a bug and propagates.
@@ -69,7 +69,7 @@ class Publisher:
         settings: Settings,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._app = app
         self._raw_dir = settings.raw_dir

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import orjson
 import redis
+
+from contract.wire import now_ms
 
 ATTEMPTS_PREFIX = "ecomrisk:attempts:"
 DEAD_LETTERS = "ecomrisk:dead_letters"
@@ -41,7 +42,7 @@ class DeliveryBook:
 
     def dead_letter(self, batch_id: str, *, reason: str) -> None:
         """Park a batch that could not be stored or quarantined; its raw log still has it."""
-        record = orjson.dumps({"reason": reason, "at_ms": time.time_ns() // 1_000_000})
+        record = orjson.dumps({"reason": reason, "at_ms": now_ms()})
         pipe = self.client.pipeline()
         pipe.hset(DEAD_LETTERS, batch_id, record)
         # Reconcile re-sends it once storage is back: with the spent count it would be taken

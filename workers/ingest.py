@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
-from contract.wire import CleanEvent, Reason, Rejection
+from contract.wire import CleanEvent, Reason, Rejection, now_ms
 from store.db import hold_locks, write_transaction
 from store.models import (
     ActivityHours,
@@ -79,11 +78,6 @@ class IngestRules:
             RiskRules.from_settings(settings),
             settings.max_batch_bytes,
         )
-
-
-def now_ms() -> int:
-    """Wall-clock epoch milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 def validate_batch(raw_text: str, *, settings: Settings, at_ms: int) -> ParsedBatch:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings, get_settings
+from contract.wire import now_ms
 from store.db import create_writer_engine, init_schema
 from store.models import Event, QuarantinedLine
 from workers.celery_app import app
-from workers.ingest import now_ms
 from workers.sequence import SequenceRules
 from workers.validation import Limits, LineRejected, validate_line
 

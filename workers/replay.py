@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Connection, Engine, select, update
 
 from config.settings import Settings
-from contract.wire import CleanEvent, Reason
+from contract.wire import CleanEvent, Reason, now_ms
 from store.db import hold_locks, write_transaction
 from store.models import Event, QuarantinedLine
 from store.summaries import REPLAY_SOURCE
-from workers.ingest import IngestRules, now_ms, prepare_batch, store_batch
+from workers.ingest import IngestRules, prepare_batch, store_batch
 from workers.validation import Limits, LineRejected, ParsedBatch, validate_line
 
 _CHUNK = 500  # bound parameters per statement

@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
-from contract.wire import INGEST_TASK, Reason
+from contract.wire import INGEST_TASK, Reason, now_ms
 from store.db import create_writer_engine, init_schema
 from workers.celery_app import app
 from workers.deliveries import DeliveryBook
-from workers.ingest import BatchOutcome, ingest_batch, now_ms, quarantine_whole_batch
+from workers.ingest import BatchOutcome, ingest_batch, quarantine_whole_batch
 
 log = logging.getLogger(__name__)
 

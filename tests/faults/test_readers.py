@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select, text
 
 from cli.chaos import WorkerFleet, wait_drained
 from config.settings import Settings
+from contract.wire import now_ms
 from dash_app.queries import (
     RiskQuery,
     fetch_activity_mix,
@@ -29,7 +30,6 @@ from store.models import Event
 from tests.faults.harness import PrivateRedis, fault_settings
 from tests.faults.invariant import assert_invariant, database_conflicts, escaped_errors, unretried_lock_errors
 from tests.faults.load import Load
-from workers.ingest import now_ms
 
 pytestmark = pytest.mark.integration
 

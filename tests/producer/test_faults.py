@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from contract.wire import Reason, utc_ms
+from contract.wire import Reason, now_ms, utc_ms
 from producer.delivery import Outcome
 from producer.faults import (
     FAULT_REASONS,
@@ -125,7 +124,7 @@ def test_the_worker_validator_reaches_the_expected_outcome_for_every_line(
 ) -> None:
     rates = FaultRates().with_rates({f.value: 0.03 for f in LINE_FAULTS}).with_rates({"duplicate": 0.03})
     config = plan_run(settings, count=6000, seed=23, rates=rates, now=NOW)
-    limits = Limits.from_settings(settings, now_ms=int(time.time() * 1000))
+    limits = Limits.from_settings(settings, now_ms=now_ms())
     seen: set[str] = set()
     reached: Counter[str] = Counter()
     for batch in generate_batches(config, count=6000):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +14,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Settings
-from contract.wire import Reason
+from contract.wire import Reason, now_ms
 from producer.importer import (
     FileFormat,
     OccurrenceIndex,
@@ -62,7 +61,7 @@ def lines_of(
     return [line for chunk in chunks for line in chunk.lines]
 
 
-LIMITS = Limits.from_settings(Settings(), now_ms=int(time.time() * 1000))
+LIMITS = Limits.from_settings(Settings(), now_ms=now_ms())
 
 
 def reason_of(line: str) -> str:

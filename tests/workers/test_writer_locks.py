@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from config.settings import Settings
+from contract.wire import now_ms
 from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine, UserRisk
 from tests.support import BACKENDS, wait_until
@@ -27,7 +28,6 @@ from workers.ingest import (
     BatchOutcome,
     IngestRules,
     ingest_batch,
-    now_ms,
     prepare_batch,
     store_batch,
     validate_batch,

@@ -1,4 +1,4 @@
-"""The Celery app's TLS options come from the broker URL and verify the server unless told not to."""
+"""The broker options take TLS from the URL and verify the server unless told not to."""
 
 from __future__ import annotations
 
