@@ -23,26 +23,30 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+import store.writer
 import workers.ingest
 from config.settings import get_settings
+from contract.wire import RawBatch
 from producer.generator import generate_batches, plan_run
 from store.db import create_writer_engine, init_schema, write_transaction
 from workers.ingest import ingest_batch
 from workers.tasks import tune_gc
 
-# The steps of a batch, in workers.ingest, in the order they run; the first two run before the lock.
+# The steps of a batch in the order they run, by the module that calls them; the first two run
+# before the lock. Writes are store.writer functions, called from workers.ingest as writer.<name>.
 PHASES = (
-    "validate_batch",
-    "prepare_batch",
-    "_split_new",
-    "_load_user_work",
-    "recompute_tail",
-    "window_peaks",
-    "_insert_events",
-    "_update_user_risk",
-    "_update_rollups",
-    "_insert_quarantine",
+    (workers.ingest, "validate_batch"),
+    (workers.ingest, "prepare_batch"),
+    (workers.ingest, "_split_new"),
+    (workers.ingest, "_load_user_work"),
+    (workers.ingest, "recompute_tail"),
+    (workers.ingest, "window_peaks"),
+    (workers.ingest, "_insert_events"),
+    (workers.ingest, "_update_user_risk"),
+    (store.writer, "add_counts"),
+    (store.writer, "insert_quarantine"),
 )
+PHASE_NAMES = tuple(name for _, name in PHASES)
 seconds: defaultdict[str, float] = defaultdict(float)
 
 
@@ -97,13 +101,13 @@ def main() -> None:
             profiler = Profiler(interval=0.0005)
             profiler.start()
         setattr(workers.ingest, "write_transaction", timed_write_transaction)  # noqa: B010
-        for name in PHASES if args.phases else ():
-            setattr(workers.ingest, name, timed(name, getattr(workers.ingest, name)))
+        for module, name in PHASES if args.phases else ():
+            setattr(module, name, timed(name, getattr(module, name)))
         run = timed("ingest_batch", ingest_batch)
         tune_gc()  # as a pool process does at its start
         started, cpu = time.perf_counter(), time.process_time()
         for batch_id, text in batches:
-            run(engine, settings=run_settings, batch_id=batch_id, raw_text=text, source="profile")
+            run(engine, RawBatch(batch_id, text, "profile"), settings=run_settings)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profiler is not None:
             profiler.stop()
@@ -111,7 +115,7 @@ def main() -> None:
         engine.dispose()
     print(f"{lines:,} lines in {elapsed:.2f} s = {lines / elapsed:,.0f} lines/s (CPU {cpu:.2f} s)")
     seconds["outside the lock"] = seconds["ingest_batch"] - seconds["lock: held"]
-    for name in ("lock: held", "outside the lock", *PHASES, "lock: begin", "lock: commit"):
+    for name in ("lock: held", "outside the lock", *PHASE_NAMES, "lock: begin", "lock: commit"):
         if name in seconds:
             print(f"  {name:<20} {seconds[name] / lines * 1e6:6.2f} us/line")
 

@@ -26,17 +26,16 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine
 
 from config.settings import Settings
-from contract.wire import CleanEvent, Reason, now_ms
-from store.db import hold_locks, write_transaction
-from store.models import Event, QuarantinedLine
+from contract.wire import CleanEvent, RawBatch, Reason, now_ms
+from store import writer
+from store.db import write_transaction
 from store.summaries import REPLAY_SOURCE
-from workers.ingest import IngestRules, prepare_batch, store_batch
+from workers.ingest import IngestRules, store_batch
+from workers.preparation import prepare_batch
 from workers.validation import Limits, LineRejected, ParsedBatch, validate_line
-
-_CHUNK = 500  # bound parameters per statement
 
 
 @dataclass(slots=True)
@@ -123,36 +122,30 @@ def _replay_chunk(conn: Connection, job: _Job, report: ReplayReport, after_id: i
     # A dry run keeps every chunk's row and user locks until its rollback, which a live batch
     # could wait on while holding a user lock a later chunk needs: a deadlock. Held, no live
     # batch writes meanwhile, so the clash check below sees every event stored before this chunk.
-    hold_locks(conn, "store", ["all"])
-    query = (
-        select(QuarantinedLine.id, QuarantinedLine.raw_text)
-        .where(QuarantinedLine.released_ms.is_(None), QuarantinedLine.id > after_id)
-        .order_by(QuarantinedLine.id)
-        .limit(job.batch_size)
+    writer.lock_store(conn)
+    rows = writer.read_held_lines(
+        conn, after_id=after_id, limit=job.batch_size, reason=job.reason.value if job.reason else None
     )
-    if job.reason is not None:
-        query = query.where(QuarantinedLine.reason == job.reason.value)
-    rows = conn.execute(query).all()
     if not rows:
         return -1
     report.examined += len(rows)
     passing: list[tuple[int, str, CleanEvent]] = []
-    for row in rows:
+    for row_id, raw_text in rows:
         try:
-            passing.append((row.id, row.raw_text, validate_line(row.raw_text, line_no=0, limits=job.limits)))
+            passing.append((row_id, raw_text, validate_line(raw_text, line_no=0, limits=job.limits)))
         except LineRejected as exc:
             report.still_failing[exc.reason.value] += 1
     accepted = _without_clashes(conn, passing, report)
     if accepted:
         _store_replay_batch(conn, accepted, report, job)
-    return int(rows[-1].id)
+    return rows[-1][0]
 
 
 def _without_clashes(
     conn: Connection, passing: list[tuple[int, str, CleanEvent]], report: ReplayReport
 ) -> list[tuple[int, str, CleanEvent]]:
     """Drop lines whose event id is stored, or replayed earlier, with other content."""
-    known = _stored_hashes(conn, sorted({e.event_id for _, _, e in passing}))
+    known = writer.stored_hashes(conn, sorted({e.event_id for _, _, e in passing}))
     accepted = []
     for row_id, raw_text, event in passing:
         content = known.setdefault(event.event_id, event.content_hash)
@@ -172,37 +165,23 @@ def _store_replay_batch(
     """Store the accepted lines as one replay batch and release their quarantine rows."""
     row_ids = [row_id for row_id, _, _ in accepted]
     digest = hashlib.sha256(",".join(map(str, row_ids)).encode()).hexdigest()
-    batch_id = f"replay-{digest}"
+    batch = RawBatch(
+        f"replay-{digest}", "\n".join(raw_text for _, raw_text, _ in accepted), source=REPLAY_SOURCE
+    )
     events = [replace(event, line_no=n) for n, (_, _, event) in enumerate(accepted, start=1)]
     outcome = store_batch(
         conn,
-        batch=prepare_batch(ParsedBatch(events, []), job.rules),
-        raw_text="\n".join(raw_text for _, raw_text, _ in accepted),
-        batch_id=batch_id,
-        source=REPLAY_SOURCE,
-        produced_ms=None,
+        prepare_batch(ParsedBatch(events, []), job.rules.sequence),
+        batch,
+        rules=job.rules,
         at_ms=job.at_ms,
         store_locked=True,  # _replay_chunk took the store-wide lock exclusively
     )
     if outcome.already_committed:  # its rows were released in that same transaction
         return
     assert outcome.quarantined == 0, "clashes are filtered before the replay batch"
-    for start in range(0, len(row_ids), _CHUNK):
-        conn.execute(
-            update(QuarantinedLine)
-            .where(QuarantinedLine.id.in_(row_ids[start : start + _CHUNK]))
-            .values(released_ms=job.at_ms)
-        )
+    writer.release_quarantine(conn, row_ids, at_ms=job.at_ms)
     report.stored_new += outcome.stored_new
     report.duplicates += outcome.duplicates
     report.alerts += outcome.alerts
-    report.batch_ids.append(batch_id)
-
-
-def _stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(event_ids), _CHUNK):
-        chunk = event_ids[start : start + _CHUNK]
-        rows = conn.execute(select(Event.event_id, Event.content_hash).where(Event.event_id.in_(chunk)))
-        found.update({r.event_id: r.content_hash for r in rows})
-    return found
+    report.batch_ids.append(batch.batch_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from config.settings import Settings
+from workers.sequence import UserDelta
 
 
 class RiskKind(StrEnum):
@@ -132,6 +134,51 @@ class RiskRules:
         if score >= self.band_elevated:
             return Band.ELEVATED
         return Band.LOW
+
+
+def merge_aggregates(stored: Sequence[Any] | None, delta: UserDelta) -> UserAggregates:
+    """Stored aggregates (values in UserAggregates field order) plus a batch's delta.
+
+    Sums add, peaks take the max, seen-times widen. Spelled out field by field: it runs once
+    per user and batch.
+    """
+    if stored is None:
+        return UserAggregates(
+            events=delta.events,
+            rapid_events=delta.rapid_events,
+            max_burst=max(0, delta.max_burst),
+            gap_count=delta.gap_count,
+            gap_sum_ms=delta.gap_sum_ms,
+            gap_sumsq_ms=delta.gap_sumsq_ms,
+            steady_gaps=delta.steady_gaps,
+            purchases=delta.purchases,
+            spend_cents=delta.spend_cents,
+            max_purchases_window=max(0, delta.max_purchases_window),
+            max_spend_window_cents=max(0, delta.max_spend_window_cents),
+            night_events=delta.night_events,
+            sessions=delta.sessions,
+            first_seen_ms=delta.first_seen_ms,  # type: ignore[arg-type]  # a delta of new events has both
+            last_seen_ms=delta.last_seen_ms,  # type: ignore[arg-type]
+        )
+    old = UserAggregates._make(stored)
+    first, last = delta.first_seen_ms, delta.last_seen_ms
+    return UserAggregates(
+        events=old.events + delta.events,
+        rapid_events=old.rapid_events + delta.rapid_events,
+        max_burst=max(old.max_burst, delta.max_burst),
+        gap_count=old.gap_count + delta.gap_count,
+        gap_sum_ms=old.gap_sum_ms + delta.gap_sum_ms,
+        gap_sumsq_ms=old.gap_sumsq_ms + delta.gap_sumsq_ms,
+        steady_gaps=old.steady_gaps + delta.steady_gaps,
+        purchases=old.purchases + delta.purchases,
+        spend_cents=old.spend_cents + delta.spend_cents,
+        max_purchases_window=max(old.max_purchases_window, delta.max_purchases_window),
+        max_spend_window_cents=max(old.max_spend_window_cents, delta.max_spend_window_cents),
+        night_events=old.night_events + delta.night_events,
+        sessions=old.sessions + delta.sessions,
+        first_seen_ms=old.first_seen_ms if first is None else min(old.first_seen_ms, first),
+        last_seen_ms=old.last_seen_ms if last is None else max(old.last_seen_ms, last),
+    )
 
 
 def derive_features(agg: UserAggregates) -> Features:

@@ -19,11 +19,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
-from contract.wire import INGEST_TASK, Reason, now_ms
+from contract.wire import INGEST_TASK, RawBatch, Reason, now_ms
 from store.db import create_writer_engine, init_schema
 from workers.celery_app import app
 from workers.deliveries import DeliveryBook
-from workers.ingest import BatchOutcome, ingest_batch, quarantine_whole_batch
+from workers.ingest import BatchOutcome, ingest_batch, quarantine_batch
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,11 @@ def ingest_batch_task(
         attempt = book.count_attempt(batch_id)
     except redis.RedisError as exc:
         raise self.retry(exc=exc, countdown=backoff_s(self.request.retries + 1)) from exc
+    batch = RawBatch(batch_id, raw_text, source, produced_ms, attempt)
     if attempt > settings.task_max_attempts:
-        return _give_up(book, batch_id, raw_text, source, produced_ms, attempt)
+        return _give_up(book, batch, detail_chars=settings.quarantine_detail_chars)
     try:
-        outcome = ingest_batch(
-            writer_engine(),
-            settings=settings,
-            batch_id=batch_id,
-            raw_text=raw_text,
-            source=source,
-            produced_ms=produced_ms,
-        )
+        outcome = ingest_batch(writer_engine(), batch, settings=settings)
     except SQLAlchemyError as exc:
         # Locked or full database, lost connection: transient, so retry rather than ack a loss.
         log.warning("batch %s: storage error on attempt %s, retrying: %s", batch_id, attempt, exc)
@@ -101,27 +95,18 @@ def ingest_batch_task(
     return _summary(outcome)
 
 
-def _give_up(
-    book: DeliveryBook, batch_id: str, raw_text: str, source: str, produced_ms: int | None, attempt: int
-) -> dict[str, Any]:
-    detail = f"{attempt - 1} deliveries failed or died"
+def _give_up(book: DeliveryBook, batch: RawBatch, *, detail_chars: int) -> dict[str, Any]:
+    detail = f"{batch.attempt - 1} deliveries failed or died"
     try:
-        outcome = quarantine_whole_batch(
-            writer_engine(),
-            batch_id=batch_id,
-            raw_text=raw_text,
-            source=source,
-            produced_ms=produced_ms,
-            reason=Reason.POISON_BATCH,
-            detail=detail,
-            at_ms=now_ms(),
+        outcome = quarantine_batch(
+            writer_engine(), batch, reason=Reason.POISON_BATCH, detail=detail[:detail_chars], at_ms=now_ms()
         )
     except Exception as exc:  # storage or file-system failure: the raw log still holds the batch
-        log.error("batch %s: cannot even quarantine (%s): dead-lettered for reconcile", batch_id, exc)
-        book.dead_letter(batch_id, reason=f"{detail}; storage error: {exc}"[:500])
-        return {"batch_id": batch_id, "dead_lettered": True}
-    log.error("batch %s: %s, quarantined as %s", batch_id, detail, Reason.POISON_BATCH.value)
-    book.forget(batch_id)
+        log.error("batch %s: cannot even quarantine (%s): dead-lettered for reconcile", batch.batch_id, exc)
+        book.dead_letter(batch.batch_id, reason=f"{detail}; storage error: {exc}"[:detail_chars])
+        return {"batch_id": batch.batch_id, "dead_lettered": True}
+    log.error("batch %s: %s, quarantined as %s", batch.batch_id, detail, Reason.POISON_BATCH.value)
+    book.forget(batch.batch_id)
     return _summary(outcome)
 
 

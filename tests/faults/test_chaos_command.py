@@ -10,6 +10,7 @@ import pytest
 
 from cli.services import ENV_PREFIX, cli_argv
 from config.settings import Settings
+from contract.wire import RawBatch
 from store.db import create_writer_engine, init_schema
 from tests.support import REPO_ROOT
 from workers.ingest import ingest_batch
@@ -56,7 +57,7 @@ def test_chaos_uses_the_postgresql_of_the_settings_and_refuses_one_in_use(
     settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url)
     engine = create_writer_engine(postgres_url)
     init_schema(engine)
-    ingest_batch(engine, settings=settings, batch_id="earlier", raw_text="{}", source="test")
+    ingest_batch(engine, RawBatch("earlier", "{}", "test"), settings=settings)
     engine.dispose()
     result = run_chaos(tmp_path / "chaos", "--duration=5", database_url=postgres_url)
     assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]

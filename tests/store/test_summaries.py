@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from config.settings import Settings
+from contract.wire import RawBatch
 from store.db import create_writer_engine, init_schema
 from store.summaries import has_schema, latest_alerts, ledger_totals, quarantine_by_reason
 from workers.ingest import ingest_batch
@@ -29,12 +30,8 @@ def test_summaries_follow_the_ledger(db_settings: Settings) -> None:
         ).decode()
         for i in range(30)
     ]
-    ingest_batch(
-        engine, settings=db_settings, batch_id="one", raw_text="\n".join([*bot, "nope", bot[0]]), source="t"
-    )
-    ingest_batch(
-        engine, settings=db_settings, batch_id="one", raw_text="ignored: already committed", source="t"
-    )
+    ingest_batch(engine, RawBatch("one", "\n".join([*bot, "nope", bot[0]]), "t"), settings=db_settings)
+    ingest_batch(engine, RawBatch("one", "ignored: already committed", "t"), settings=db_settings)
     totals = ledger_totals(engine)
     assert (totals.batches, totals.received, totals.stored_new, totals.duplicates, totals.quarantined) == (
         1,
@@ -71,8 +68,6 @@ def test_an_alert_is_written_once_per_crossing_not_per_batch(db_settings: Settin
         )
 
     for k in range(5):
-        ingest_batch(
-            engine, settings=db_settings, batch_id=f"k{k}", raw_text=bot_batch(20 * k, 20), source="t"
-        )
+        ingest_batch(engine, RawBatch(f"k{k}", bot_batch(20 * k, 20), "t"), settings=db_settings)
     assert len(latest_alerts(engine)) == 1
     engine.dispose()

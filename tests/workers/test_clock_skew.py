@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
-from contract.wire import utc_ms
+from contract.wire import RawBatch, utc_ms
 from store.db import create_writer_engine, init_schema
 from store.models import Event, QuarantinedLine
 from store.summaries import ledger_totals
@@ -113,7 +113,7 @@ def test_skew_limits_at_their_edges(tmp_path: Path, offset: str) -> None:
         ("no-offset", render(AT_MS, offset)[:19], "bad_timestamp"),
     ]
     raw = "\n".join(line(name, ts) for name, ts, _ in cases)
-    outcome = ingest_batch(engine, settings=settings, batch_id="edges", raw_text=raw, source="t", at_ms=AT_MS)
+    outcome = ingest_batch(engine, RawBatch("edges", raw, "t"), settings=settings, at_ms=AT_MS)
     assert outcomes(engine) == {name: expected for name, _, expected in cases}
     assert (outcome.stored_new, outcome.quarantined) == (6, 11)
     assert find_mismatches(engine, settings) == []
@@ -124,7 +124,7 @@ def test_the_limits_follow_the_workers_clock(tmp_path: Path) -> None:
     settings = skew_settings(tmp_path)
     engine = open_engine(settings)
     early = line("early", render(FUTURE_EDGE_MS + 1, "+14:00"))
-    ingest_batch(engine, settings=settings, batch_id="a", raw_text=early, source="t", at_ms=AT_MS)
+    ingest_batch(engine, RawBatch("a", early, "t"), settings=settings, at_ms=AT_MS)
     assert outcomes(engine) == {"early": "timestamp_in_future"}
     # One millisecond later the same line is on the edge; a replay then admits it.
     replay_quarantine(engine, settings=settings, at_ms=AT_MS + 1)
@@ -149,9 +149,7 @@ def test_mixed_offsets_are_ordered_on_utc(tmp_path: Path) -> None:
     lines = [line(f"m{i}", text) for i, text in enumerate(texts)]
     # Delivered newest first, across two batches.
     for n, chunk in enumerate([lines[3:][::-1], lines[:3][::-1]]):
-        ingest_batch(
-            engine, settings=settings, batch_id=f"m-{n}", raw_text="\n".join(chunk), source="t", at_ms=AT_MS
-        )
+        ingest_batch(engine, RawBatch(f"m-{n}", "\n".join(chunk), "t"), settings=settings, at_ms=AT_MS)
     events = load_events(engine).sort_values(["ts_ms", "event_id"])
     assert list(events["ts_ms"]) == [ts for ts, _ in steps]
     assert list(events["gap_ms"].astype("float").fillna(-1)) == [-1, 1000, 1000, 88_000, 1_800_000, 0]
@@ -169,7 +167,7 @@ def test_an_instant_resent_at_another_offset_is_a_duplicate(tmp_path: Path) -> N
     same = [line("d1", render(instant, offset)) for offset in OFFSETS]
     moved = line("d1", render(instant + 60_000, "-12:00"))  # same id, another instant
     outcome = ingest_batch(
-        engine, settings=settings, batch_id="d", raw_text="\n".join([*same, moved]), source="t", at_ms=AT_MS
+        engine, RawBatch("d", "\n".join([*same, moved]), "t"), settings=settings, at_ms=AT_MS
     )
     assert (outcome.stored_new, outcome.duplicates, outcome.quarantined) == (1, len(OFFSETS) - 1, 1)
     with engine.connect() as conn:
@@ -216,11 +214,9 @@ def test_any_mix_of_offsets_gives_the_flags_of_utc(
         engine = open_engine(settings)
         for n, batch in enumerate(batches):
             raw = "\n".join(mixed[i] for i in batch)
-            ingest_batch(engine, settings=settings, batch_id=f"b{n}", raw_text=raw, source="t", at_ms=AT_MS)
+            ingest_batch(engine, RawBatch(f"b{n}", raw, "t"), settings=settings, at_ms=AT_MS)
         reference = open_engine(skew_settings(Path(two)))
-        ingest_batch(
-            reference, settings=settings, batch_id="z", raw_text="\n".join(in_utc), source="t", at_ms=AT_MS
-        )
+        ingest_batch(reference, RawBatch("z", "\n".join(in_utc), "t"), settings=settings, at_ms=AT_MS)
         stored = load_events(engine).sort_values("event_id").reset_index(drop=True)
         expected = load_events(reference).sort_values("event_id").reset_index(drop=True)
         assert dict(zip(stored["event_id"], stored["ts_ms"], strict=True)) == {e: ts for e, _, ts in events}

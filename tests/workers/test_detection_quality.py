@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from config.settings import Settings
+from contract.wire import RawBatch
 from producer.generator import generate_batches, plan_run
 from store.db import create_writer_engine, init_schema
 from workers.evaluation import evaluate, load_predictions
@@ -22,7 +23,7 @@ def test_detection_meets_the_floors(tmp_path: Path) -> None:
     for batch in generate_batches(config, count=60_000):
         labels.update(batch.new_users)
         raw = "\n".join(line.text for line in batch.lines)
-        ingest_batch(engine, settings=settings, batch_id=batch.batch_id, raw_text=raw, source="quality")
+        ingest_batch(engine, RawBatch(batch.batch_id, raw, "quality"), settings=settings)
     truth = pd.DataFrame(list(labels.items()), columns=["user_id", "persona"])
     assert set(truth["persona"]) == {"normal", "impulsive", "bot"}
     result = evaluate(truth, load_predictions(engine))

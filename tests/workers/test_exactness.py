@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from config.settings import Settings
+from contract.wire import RawBatch
 from store.db import create_writer_engine, init_schema
 from store.models import ActivityHours, ActivityMix, ActivityRollup, Batch, Event
 from tests.support import BACKENDS, PostgresServer
@@ -109,7 +110,7 @@ def ingest_all(batches: list[list[str]], settings: Settings, engine: Engine) -> 
     for lines in batches:
         key = "\n".join(lines)
         batch_id = f"b{seen.setdefault(key, len(seen))}"
-        ingest_batch(engine, settings=settings, batch_id=batch_id, raw_text=key, source="property")
+        ingest_batch(engine, RawBatch(batch_id, key, "property"), settings=settings)
 
 
 def test_stored_state_equals_offline_recompute(stores: Stores) -> None:

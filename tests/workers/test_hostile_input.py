@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from config.settings import Settings
-from contract.wire import Reason, broker_client
+from contract.wire import RawBatch, Reason, broker_client
 from producer.publisher import Publisher, write_raw_batch
 from producer.reconcile import account_raw_logs, count_event_lines, iter_raw_batches, resend_missing
 from store.db import create_writer_engine, init_schema
@@ -290,9 +290,7 @@ def test_ingest_stores_or_quarantines_every_line(template_db: Path, raw_text: st
         settings = settings_for(workdir)
         engine = create_writer_engine(settings.resolved_database_url)
         at_ms = now_ms()
-        outcome = ingest_batch(
-            engine, settings=settings, batch_id="h", raw_text=raw_text, source="t", at_ms=at_ms
-        )
+        outcome = ingest_batch(engine, RawBatch("h", raw_text, "t"), settings=settings, at_ms=at_ms)
         lines = non_blank(raw_text)
         stored, held = outcome_of_lines(engine, "h")
         duplicates = set(lines) - set(stored) - set(held)

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 
 from config.settings import Settings
-from contract.wire import Reason
+from contract.wire import RawBatch, Reason
 from dash_app.queries import fetch_kpis
 from store.db import create_writer_engine, init_schema
 from store.models import Alert, Base, Batch, Event, QuarantinedLine, UserRisk
@@ -76,7 +76,7 @@ def ingest_fixture(engine: Engine, settings: Settings) -> dict[str, int]:
     ]
     second = [*bot[15:], line("x1", "u2", 10), repeated, line("v1", "u2", 20)]
     for n, lines in enumerate([first, second]):
-        ingest_batch(engine, settings=settings, batch_id=f"in-{n}", raw_text="\n".join(lines), source="test")
+        ingest_batch(engine, RawBatch(f"in-{n}", "\n".join(lines), "test"), settings=settings)
     return {"received": len(first) - 1 + len(second)}
 
 
@@ -257,10 +257,8 @@ class LiveWriter:
                 lines = self._batch(self.batches, rng)
                 ingest_batch(
                     engine,
+                    RawBatch(f"live-{self.batches:04d}", "\n".join(lines), "test"),
                     settings=self.settings,
-                    batch_id=f"live-{self.batches:04d}",
-                    raw_text="\n".join(lines),
-                    source="test",
                 )
                 self.batches += 1
                 self.lines += len(lines)

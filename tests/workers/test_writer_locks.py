@@ -19,19 +19,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from config.settings import Settings
-from contract.wire import now_ms
+from contract.wire import RawBatch, now_ms
+from store import writer
 from store.db import create_writer_engine, init_schema
 from store.models import Batch, Event, QuarantinedLine, UserRisk
 from tests.support import BACKENDS, wait_until
-from workers import ingest
-from workers.ingest import (
-    BatchOutcome,
-    IngestRules,
-    ingest_batch,
-    prepare_batch,
-    store_batch,
-    validate_batch,
-)
+from workers.ingest import BatchOutcome, IngestRules, ingest_batch, store_batch, validate_batch
+from workers.preparation import prepare_batch
 from workers.reference import find_mismatches
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -90,16 +84,13 @@ def open_batch(engine: Engine, settings: Settings, batch_id: str, lines: list[st
     """Store a batch in a transaction that commits when the block ends."""
     at = now_ms()
     raw = "\n".join(lines)
+    rules = IngestRules.from_settings(settings)
     with engine.begin() as conn:
         yield store_batch(
             conn,
-            batch=prepare_batch(
-                validate_batch(raw, settings=settings, at_ms=at), IngestRules.from_settings(settings)
-            ),
-            raw_text=raw,
-            batch_id=batch_id,
-            source="test",
-            produced_ms=None,
+            prepare_batch(validate_batch(raw, settings=settings, at_ms=at), rules.sequence),
+            RawBatch(batch_id, raw, "test"),
+            rules=rules,
             at_ms=at,
         )
 
@@ -107,9 +98,7 @@ def open_batch(engine: Engine, settings: Settings, batch_id: str, lines: list[st
 def start_rival(
     pool: ThreadPoolExecutor, engine: Engine, settings: Settings, batch_id: str, lines: list[str]
 ) -> Future[BatchOutcome]:
-    return pool.submit(
-        ingest_batch, engine, settings=settings, batch_id=batch_id, raw_text="\n".join(lines), source="t"
-    )
+    return pool.submit(ingest_batch, engine, RawBatch(batch_id, "\n".join(lines), "t"), settings=settings)
 
 
 def test_a_second_delivery_racing_the_first_returns_its_outcome(
@@ -186,7 +175,7 @@ def test_a_batch_of_many_users_locks_the_whole_store(
     engines: tuple[Engine, Engine], pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, rival = engines
-    monkeypatch.setattr(ingest, "MAX_USER_LOCKS", 2)
+    monkeypatch.setattr(writer, "MAX_USER_LOCKS", 2)
     many = [line(f"m{i}", f"user-{i}", i) for i in range(3)]
     with ThreadPoolExecutor(1) as pool:
         with open_batch(first, pg_settings, "many", many):
@@ -215,14 +204,10 @@ def test_four_threads_writing_the_same_users_match_the_offline_recompute(
     def writer(k: int) -> None:
         start.wait()
         for n in range(k, len(batches), 4):
-            ingest_batch(
-                engine, settings=settings, batch_id=f"t{n}", raw_text="\n".join(batches[n]), source="t"
-            )
+            ingest_batch(engine, RawBatch(f"t{n}", "\n".join(batches[n]), "t"), settings=settings)
             # Every writer also redelivers a batch another writer owns.
             m = (n + 1) % len(batches)
-            ingest_batch(
-                engine, settings=settings, batch_id=f"t{m}", raw_text="\n".join(batches[m]), source="t"
-            )
+            ingest_batch(engine, RawBatch(f"t{m}", "\n".join(batches[m]), "t"), settings=settings)
 
     with ThreadPoolExecutor(4) as pool:
         for future in [pool.submit(writer, k) for k in range(4)]:
