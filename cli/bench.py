@@ -23,8 +23,7 @@ from rich.table import Table
 from sqlalchemy import create_engine
 
 from cli.redis_server import start_redis
-from cli.services import hide_password
-from config.settings import Settings
+from config.settings import Settings, hide_password
 from store.db import is_sqlite
 
 if TYPE_CHECKING:  # both load the whole pipeline: only `ecomrisk bench` itself needs them

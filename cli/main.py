@@ -14,9 +14,9 @@ from rich.console import Console
 
 from cli.errors import fail, load_settings, require_broker
 from cli.produce import import_file, produce
-from cli.services import child_env, flower_argv, hide_password, worker_argv
+from cli.services import child_env, flower_argv, worker_argv
 from cli.supervisor import run_stack
-from config.settings import Settings
+from config.settings import Settings, hide_password
 from contract.wire import Reason
 
 # Locals stay out of tracebacks: they would print settings, passwords included.
@@ -335,11 +335,10 @@ app.add_typer(db_app, name="db")
 def db_upgrade() -> None:
     """Apply the Alembic migrations to ECOMRISK_DATABASE_URL (other commands do it on start)."""
     settings = load_settings()
-    from store.db import create_writer_engine, init_schema
+    from store.db import open_writer
     from store.schema import current_revision
 
-    engine = create_writer_engine(settings.resolved_database_url)
-    init_schema(engine)
+    engine = open_writer(settings)
     typer.echo(f"{settings.resolved_database_url}: at revision {current_revision(engine)}")
 
 
@@ -356,13 +355,10 @@ def quarantine_replay(
 ) -> None:
     """Validate held lines again with the current settings; store (once) and release those that pass."""
     settings = load_settings()
-    from store.db import create_writer_engine, init_schema
+    from store.db import open_writer
     from workers.replay import replay_quarantine
 
-    engine = create_writer_engine(
-        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    init_schema(engine)
+    engine = open_writer(settings)
     typer.echo(replay_quarantine(engine, settings=settings, reason=reason, dry_run=dry_run).summary())
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from config.settings import Settings
+from contract.wire import REASON_DESCRIPTIONS, Reason
 from producer.reconcile import RawAccount, account_raw_logs
 from store.db import create_reader_engine, sqlite_path
 from store.summaries import LedgerTotals, has_schema, latest_alerts, ledger_totals, quarantine_by_reason
@@ -74,8 +75,9 @@ def print_status(settings: Settings, console: Console, *, dead_letters: int | No
     reasons = Table(title="Quarantine by reason")
     reasons.add_column("reason")
     reasons.add_column("lines", justify="right")
+    reasons.add_column("meaning")
     for reason, count in quarantine_by_reason(engine).items():
-        reasons.add_row(reason, f"{count:,}")
+        reasons.add_row(reason, f"{count:,}", describe_reason(reason))
     console.print(reasons)
     feed = Table(title="Latest alerts (entered the high band)")
     for column in ("time", "user", "score", "kind", "reasons"):
@@ -86,6 +88,14 @@ def print_status(settings: Settings, console: Console, *, dead_letters: int | No
             format_ms(alert["created_ms"]), alert["user_id"], str(alert["score"]), alert["risk_kind"], names
         )
     console.print(feed)
+
+
+def describe_reason(code: str) -> str:
+    """What a stored reason code means ("" for a code this release does not know)."""
+    try:
+        return REASON_DESCRIPTIONS[Reason(code)]
+    except ValueError:
+        return ""
 
 
 def print_evaluation(result: Evaluation, labels_path: Path, console: Console) -> None:
@@ -119,10 +129,9 @@ def run_reconcile(settings: Settings, console: Console, *, dry_run: bool) -> int
     from contract.wire import broker_client
     from producer.publisher import Publisher
     from producer.reconcile import resend_missing
-    from store.db import create_writer_engine, init_schema
+    from store.db import open_writer
 
-    engine = create_writer_engine(settings.resolved_database_url)
-    init_schema(engine)
+    engine = open_writer(settings)
     account = account_raw_logs(settings.raw_dir, engine)
     console.print(
         f"{account.raw_batches:,} raw batches, {account.committed_batches:,} in the ledger, "

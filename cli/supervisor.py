@@ -22,9 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.redis_server import RedisProcess, start_redis
-from cli.services import Service, child_env, hide_password, log_path, stack_services
-from config.settings import Settings
-from store.db import create_writer_engine, init_schema
+from cli.services import Service, child_env, log_path, stack_services
+from config.settings import Settings, hide_password
+from store.db import open_writer
 
 READY_TIMEOUT_S = 90.0  # first start of the dashboard imports pandas, plotly and dash
 POLL_S = 0.2
@@ -252,13 +252,7 @@ def spawn(service: Service, *, env: Mapping[str, str], log: Path) -> subprocess.
 
 def prepare_database(settings: Settings) -> None:
     """Create missing tables, so the read-only dashboard has a database from the start."""
-    engine = create_writer_engine(
-        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    try:
-        init_schema(engine)
-    finally:
-        engine.dispose()
+    open_writer(settings).dispose()
 
 
 def summary_table(settings: Settings, children: list[Child], redis_server: RedisProcess | None) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -172,6 +173,19 @@ class Settings(BaseSettings):
     @property
     def velocity_window_ms(self) -> int:
         return round(self.velocity_window_s * 1000)
+
+
+def hide_password(url: str) -> str:
+    """The URL with any password replaced by ***, for printing."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache(maxsize=1)

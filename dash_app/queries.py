@@ -17,9 +17,9 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Engine, case, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from config.settings import hide_password
 from store.models import ActivityHours, ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
 from store.models import ActivityMix as MixRollup
 from store.summaries import REPLAY_SOURCE
@@ -55,7 +55,7 @@ def database_label(engine: Engine) -> str:
     path = database_file(engine)
     if path is not None:
         return str(path)
-    return make_url(str(engine.url)).render_as_string(hide_password=True)
+    return hide_password(engine.url.render_as_string(hide_password=False))
 
 
 # SQLite says "no such table: batches"; PostgreSQL says 'relation "batches" does not exist'.

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The test suite as CI runs it: lint, then pytest; arguments go to pytest.
+# The test suite as CI runs it: lint (ruff, format check, strict mypy), then pytest; arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh
-.venv/bin/ruff check .
+bash scripts/lint.sh
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

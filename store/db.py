@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+from config.settings import Settings
 
 
 def is_sqlite(url: str) -> bool:
@@ -152,6 +153,10 @@ def init_schema(engine: Engine) -> None:
     upgrade_schema(engine)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A sessionmaker that keeps loaded rows usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def open_writer(settings: Settings) -> Engine:
+    """A writer engine on the configured database with its busy timeout, the schema at head."""
+    engine = create_writer_engine(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    init_schema(engine)
+    return engine

@@ -77,7 +77,7 @@ class UserRisk(Base):
     sessions: Mapped[int] = mapped_column(Integer)
     first_seen_ms: Mapped[int] = mapped_column(BigInteger)
     last_seen_ms: Mapped[int] = mapped_column(BigInteger)
-    # Derived from the aggregates above by workers.risk.score_user.
+    # Derived from the aggregates above by workers.risk.assess.
     rapid_share: Mapped[float] = mapped_column(Float)
     gap_mean_s: Mapped[float | None] = mapped_column(Float)
     gap_cv: Mapped[float | None] = mapped_column(Float)

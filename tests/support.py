@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import Settings
+from cli.services import child_env
+from config.settings import Settings, hide_password
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,14 +38,8 @@ def task_message_body(message: dict[str, Any]) -> Any:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment for a subprocess that must see exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
-    for name, value in settings.model_dump(exclude_unset=True).items():
-        if value is not None:
-            env[f"ECOMRISK_{name.upper()}"] = str(value)
-    env["ECOMRISK_DATABASE_URL"] = settings.resolved_database_url
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    return env
+    """Environment for a subprocess that must see exactly these settings, importing this checkout."""
+    return child_env(settings, os.environ) | {"PYTHONPATH": str(REPO_ROOT)}
 
 
 @contextmanager
@@ -134,7 +129,7 @@ def find_postgres() -> tuple[str | None, list[str]]:
                 conn.execute(text("SELECT 1"))
             return url, errors
         except SQLAlchemyError as exc:
-            errors.append(f"{make_url(url).render_as_string(hide_password=True)}: {exc.__cause__ or exc}")
+            errors.append(f"{hide_password(url)}: {exc.__cause__ or exc}")
         finally:
             engine.dispose()
     return None, errors

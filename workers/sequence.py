@@ -83,10 +83,6 @@ class SeqRow:
     burst_len: int = 0
     changed: bool = False
 
-    def derived(self) -> tuple[int | None, bool, bool, int, int]:
-        """The fields a recompute may change."""
-        return self.gap_ms, self.is_rapid, self.is_steady, self.session_no, self.burst_len
-
 
 @dataclass(frozen=True, slots=True)
 class Anchor:

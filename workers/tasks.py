@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
 from contract.wire import INGEST_TASK, RawBatch, Reason, now_ms
-from store.db import create_writer_engine, init_schema
+from store.db import open_writer
 from workers.celery_app import app
 from workers.deliveries import DeliveryBook
 from workers.ingest import BatchOutcome, ingest_batch, quarantine_batch
@@ -47,12 +47,7 @@ def _on_pool_process_start(**_: Any) -> None:
 @lru_cache(maxsize=1)
 def writer_engine() -> Engine:
     """One engine per worker process, created lazily after the fork."""
-    settings = get_settings()
-    engine = create_writer_engine(
-        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-    init_schema(engine)
-    return engine
+    return open_writer(get_settings())
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.services import child_env, flower_argv, hide_password, http_url, stack_services, worker_argv
-from config.settings import Settings
+from cli.services import child_env, flower_argv, http_url, stack_services, worker_argv
+from config.settings import Settings, hide_password
 
 
 @pytest.fixture()
