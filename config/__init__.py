@@ -1,0 +1,1 @@
+"""Configuration: the one Settings class; every ECOMRISK_* variable is read there and nowhere else."""

@@ -1,0 +1,1 @@
+"""The producer: simulated users with faults, file imports, and the one way onto the queue."""

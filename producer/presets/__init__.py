@@ -1,1 +1,1 @@
-"""Built-in column mappings, one JSON file per preset (shipped as package data)."""
+"""Built-in column mappings of public clickstream datasets (JSON, one file per preset)."""

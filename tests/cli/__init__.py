@@ -1,0 +1,1 @@
+"""Tests of the ecomrisk commands, the supervisor and the private Redis."""

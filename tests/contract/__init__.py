@@ -1,0 +1,1 @@
+"""Tests of the wire contract: message format, broker options, reason codes."""

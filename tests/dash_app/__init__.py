@@ -1,0 +1,1 @@
+"""Tests of the dashboard: queries, figures, callbacks, and a real browser."""

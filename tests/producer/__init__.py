@@ -1,0 +1,1 @@
+"""Tests of the producer: personas, faults, generator, importer, publisher, reconcile."""

@@ -1,0 +1,1 @@
+"""Tests of storage: engines and locks, migrations, summaries."""

@@ -1,0 +1,1 @@
+"""Tests of the workers: validation, sequence, risk, ingest exactness, replay, tasks."""
