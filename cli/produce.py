@@ -18,7 +18,7 @@ from contract.wire import broker_client
 from producer.delivery import Outcome
 from producer.faults import FaultRates, parse_assignments
 from producer.generator import RunSummary, plan_run, run_generator
-from producer.importer import FileFormat, ImportSummary
+from producer.importer import FileFormat, ImportSummary, detect_format, parse_record_path
 from producer.importer import import_file as import_path
 from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
@@ -113,6 +113,13 @@ def import_file(
     file_format: Annotated[
         FileFormat | None, typer.Option("--format", help="Default: from the suffix or content.")
     ] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            help="Key of the list of events inside each line (a dotted path reaches deeper), e.g."
+            " --records events; a key an event lacks is read from its parent."
+        ),
+    ] = None,
     timestamp_format: Annotated[
         str | None, typer.Option(help="strptime format of the source timestamps.")
     ] = None,
@@ -133,8 +140,13 @@ def import_file(
             timestamp_format=timestamp_format,
             assume_utc=assume_utc,
         )
+        record_path = records or (column_mapping.records if column_mapping else None)
+        keys = parse_record_path(record_path) if record_path else None
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    file_format = file_format or detect_format(file)
+    if keys and file_format is FileFormat.CSV:
+        raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
     with refusal_reported():
         summary = import_path(
@@ -143,6 +155,7 @@ def import_file(
             batch_size=settings.batch_size,
             mapping=column_mapping,
             file_format=file_format,
+            records=keys,
             progress=progress,
         )
     typer.echo(_describe_import(summary, settings))
@@ -205,10 +218,20 @@ def _describe_run(summary: RunSummary, settings: Settings) -> str:
 
 
 def _describe_import(summary: ImportSummary, settings: Settings) -> str:
+    blank = f" ({summary.blank_lines:,} blank, not counted)" if summary.blank_lines else ""
     lines = [
         f"Imported {summary.path} as {summary.file_format} (sha256 {summary.digest[:12]})",
-        f"Published {summary.batches:,} batches, {summary.lines:,} lines: "
+        f"Published {summary.batches:,} batches, {summary.lines:,} lines{blank}: "
         f"{summary.first_batch} .. {summary.last_batch}",
+    ]
+    if summary.records is not None:
+        parents = summary.parents
+        lines.append(
+            f"Records at {'.'.join(summary.records)!r}: {parents.parents:,} parent lines,"
+            f" {parents.empty:,} with an empty list (no lines), {parents.malformed:,} without a list"
+            " (published as read, one line each)"
+        )
+    lines += [
         f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
         f"Raw batches: {settings.raw_dir}",
     ]
