@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,11 +12,13 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from cli.errors import load_settings, require_broker
 from config.settings import Settings
 from contract.wire import broker_client
 from producer.delivery import Outcome
+from producer.early_warning import EarlyWarning, FirstBatchesWatch
 from producer.faults import FaultRates, parse_assignments
 from producer.generator import RunSummary, plan_run, run_generator
 from producer.importer import FileFormat, ImportSummary, detect_format, parse_record_path
@@ -24,6 +27,7 @@ from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
+from store.db import create_reader_engine
 
 BatchSize = Annotated[
     int | None,
@@ -148,17 +152,27 @@ def import_file(
     if keys and file_format is FileFormat.CSV:
         raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
-    with refusal_reported():
-        summary = import_path(
-            file,
-            publisher,
-            batch_size=settings.batch_size,
-            mapping=column_mapping,
-            file_format=file_format,
-            records=keys,
-            progress=progress,
-        )
+    engine = create_reader_engine(settings.resolved_database_url)
+    try:
+        with refusal_reported():
+            summary = import_path(
+                file,
+                publisher,
+                batch_size=settings.batch_size,
+                mapping=column_mapping,
+                file_format=file_format,
+                records=keys,
+                progress=progress,
+                watch=FirstBatchesWatch(engine),
+                on_warning=_print_warning,
+            )
+    finally:
+        engine.dispose()
     typer.echo(_describe_import(summary, settings))
+
+
+def _print_warning(warning: EarlyWarning) -> None:
+    tqdm.write(warning.message(), file=sys.stderr)  # above the progress bar, not through it
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

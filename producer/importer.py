@@ -25,7 +25,7 @@ import io
 import json
 import sys
 from collections import ChainMap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain, islice
@@ -38,6 +38,7 @@ import orjson
 from tqdm import tqdm
 
 from contract.wire import is_blank_line
+from producer.early_warning import EarlyWarning, FirstBatchesWatch
 from producer.mapping import ColumnMapping, map_record
 from producer.publisher import Publisher
 
@@ -109,6 +110,7 @@ class ImportSummary:
     last_batch: str | None = None
     records: tuple[str, ...] | None = None
     parents: ParentCount = field(default_factory=ParentCount)
+    warning: EarlyWarning | None = None  # what the first committed batches said, if alarming
 
 
 class OccurrenceIndex:
@@ -404,8 +406,10 @@ def import_file(
     file_format: FileFormat | None = None,
     records: tuple[str, ...] | None = None,
     progress: bool = True,
+    watch: FirstBatchesWatch | None = None,
+    on_warning: Callable[[EarlyWarning], None] | None = None,
 ) -> ImportSummary:
-    """Publish a file in batches of batch_size lines through the publisher."""
+    """Publish a file in batches of batch_size lines; a watch reads back the first ones' outcome."""
     file_format = file_format or detect_format(path)
     digest = file_digest(path)
     summary = ImportSummary(path, file_format, digest, records=records)
@@ -435,4 +439,18 @@ def import_file(
             summary.first_batch = summary.first_batch or batch_id
             summary.last_batch = batch_id
             bar.update(raw.tell() - bar.n)
+            if watch is not None:
+                watch.published(batch_id)
+                _note(summary, watch.poll(), on_warning)
+        if watch is not None:
+            _note(summary, watch.settle(), on_warning)
     return summary
+
+
+def _note(
+    summary: ImportSummary, warning: EarlyWarning | None, on_warning: Callable[[EarlyWarning], None] | None
+) -> None:
+    if warning is not None:
+        summary.warning = warning
+        if on_warning is not None:
+            on_warning(warning)
