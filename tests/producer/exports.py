@@ -56,6 +56,22 @@ def seeded_events(
     return sorted(events, key=lambda e: (e.ts_ms, e.user))
 
 
+def retailrocket_events(*, seed: int, users: range, start_ms: int) -> list[SourceEvent]:
+    """Mostly views, some cart adds, a few transactions."""
+    kinds = tuple(RETAILROCKET_ACTIONS)
+    return seeded_events(
+        seed=seed, users=users, per_user=14, start_ms=start_ms, kinds=kinds, weights=(80, 15, 5)
+    )
+
+
+def otto_events(*, seed: int, users: range, start_ms: int) -> list[SourceEvent]:
+    """Mostly clicks, some carts, a few orders."""
+    kinds = tuple(OTTO_ACTIONS)
+    return seeded_events(
+        seed=seed, users=users, per_user=16, start_ms=start_ms, kinds=kinds, weights=(85, 10, 5)
+    )
+
+
 def retailrocket_csv(events: Iterable[SourceEvent], *, seed: int) -> str:
     """The rows of an events.csv; an item id per row, a transaction id on transactions."""
     rng = random.Random(seed)

@@ -27,12 +27,13 @@ from producer.reconcile import account_raw_logs
 from store.summaries import ledger_totals
 from tests.producer.exports import (
     SourceEvent,
+    otto_events,
     otto_lines,
     rapid_count,
     read_otto,
     read_retailrocket,
     retailrocket_csv,
-    seeded_events,
+    retailrocket_events,
 )
 from tests.support import REES46_SAMPLE, celery_worker, wait_until
 
@@ -86,14 +87,17 @@ def rapid_count_in_file(path: Path, rapid_gap_s: int = 2) -> int:
     return rapid
 
 
-def stored_rapid(settings: Settings, prefix: str) -> int:
+def number_of(settings: Settings, query: str, prefix: str) -> int:
+    """One number from a query whose :p is the batch id prefix, as LIKE pattern."""
     engine = create_engine(settings.resolved_database_url)
     with engine.connect() as conn:
-        count = conn.execute(
-            text("select count(*) from events where is_rapid and batch_id like :p"), {"p": f"{prefix}%"}
-        ).scalar_one()
+        value = conn.execute(text(query), {"p": f"{prefix}%"}).scalar_one()
     engine.dispose()
-    return int(count)
+    return int(value)
+
+
+def stored_rapid(settings: Settings, prefix: str) -> int:
+    return number_of(settings, "select count(*) from events where is_rapid and batch_id like :p", prefix)
 
 
 def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> None:
@@ -139,13 +143,10 @@ class Expected:
 def ledger_of(settings: Settings, prefix: str) -> tuple[int, int, int, int, Counter[str]]:
     """Batches, received, stored new, duplicates and quarantine reasons of one file's batches."""
     batches, stored, duplicates, reasons = ledger(settings, prefix)
-    engine = create_engine(settings.resolved_database_url)
-    with engine.connect() as conn:
-        received = conn.execute(
-            text("select coalesce(sum(received), 0) from batches where batch_id like :p"), {"p": f"{prefix}%"}
-        ).scalar_one()
-    engine.dispose()
-    return batches, int(received), stored, duplicates, reasons
+    received = number_of(
+        settings, "select coalesce(sum(received), 0) from batches where batch_id like :p", prefix
+    )
+    return batches, received, stored, duplicates, reasons
 
 
 def expected_from(events: list[SourceEvent], purchase_kind: str, *, extra: Counter[str]) -> Expected:
@@ -161,30 +162,10 @@ def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, 
     start_ms = now_ms() - 2 * 86_400_000  # recent: within the workers' past window
     retailrocket = tmp_path / "events.csv"
     retailrocket.write_text(
-        retailrocket_csv(
-            seeded_events(
-                seed=3,
-                users=range(1000, 1060),
-                per_user=14,
-                start_ms=start_ms,
-                kinds=("view", "addtocart", "transaction"),
-                weights=(80, 15, 5),
-            ),
-            seed=3,
-        )
+        retailrocket_csv(retailrocket_events(seed=3, users=range(1000, 1060), start_ms=start_ms), seed=3)
     )
     otto = tmp_path / "otto.jsonl"
-    sessions = otto_lines(
-        seeded_events(
-            seed=4,
-            users=range(5000, 5050),
-            per_user=16,
-            start_ms=start_ms,
-            kinds=("clicks", "carts", "orders"),
-            weights=(85, 10, 5),
-        ),
-        seed=4,
-    )
+    sessions = otto_lines(otto_events(seed=4, users=range(5000, 5050), start_ms=start_ms), seed=4)
     # A byte order mark, a session with no events (no line), one without a list (one line,
     # missing_field) and a form feed line (one line, not_json).
     malformed = ['{"session": 5998, "events": []}', '{"session": 5999}', "\x0c"]
