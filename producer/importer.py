@@ -244,8 +244,9 @@ def expand_records(items: Iterator[Any], path: tuple[str, ...], count: ParentCou
     """Each item's records at path, one by one; an item without a list there stays one line."""
     for item in items:
         if isinstance(item, Verbatim):  # not JSON: it goes to the worker as it was read
-            count.parents += 1
-            count.malformed += 1
+            if not is_blank_line(item.text):  # a blank line is no parent, and no line of the ledger
+                count.parents += 1
+                count.malformed += 1
             yield item
             continue
         parent = item.value if isinstance(item, Parsed) else item

@@ -460,8 +460,9 @@ def test_records_are_streamed() -> None:
 
 def test_import_file_reports_parents_and_publishes_nested_lines(tmp_path: Path, settings: Settings) -> None:
     path = tmp_path / "otto.jsonl"
-    path.write_text("\n".join([otto_line(1, (9, TS, "clicks"), (9, TS + 1, "clicks")), otto_line(2), "oops"]))
+    lines = [otto_line(1, (9, TS, "clicks"), (9, TS + 1, "clicks")), "", otto_line(2), "oops"]
+    path.write_text("\n".join(lines))
     sent, summary = run_import(path, settings, batch_size=2, mapping=OTTO, records=("events",))
-    assert [m["raw_text"].count("\n") + 1 for m in sent] == [2, 1]
-    assert summary.lines == 3 and summary.records == ("events",)
+    assert [m["raw_text"].count("\n") + 1 for m in sent] == [2, 2]
+    assert (summary.lines, summary.blank_lines, summary.records) == (4, 1, ("events",))
     assert (summary.parents.parents, summary.parents.empty, summary.parents.malformed) == (3, 1, 1)
