@@ -233,10 +233,10 @@ def iter_chunks(
             raise ValueError("a record path needs a JSON or NDJSON file, not CSV")
         mapping = mapping or ColumnMapping.identity()
     index = OccurrenceIndex()
-    rows_in = _records(raw, file_format, parse=mapping is not None or records is not None)
+    items = _read_rows(raw, file_format, parse=mapping is not None or records is not None)
     if records is not None:
-        rows_in = expand_records(rows_in, records, parents or ParentCount())
-    while rows := list(islice(rows_in, chunk_rows)):
+        items = expand_records(items, records, parents or ParentCount())
+    while rows := list(islice(items, chunk_rows)):
         yield _chunk_of(rows, mapping, index)
 
 
@@ -277,7 +277,8 @@ def _records_at(document: Any, path: tuple[str, ...]) -> tuple[list[Any], tuple[
     return node, tuple(reversed(parents))
 
 
-def _records(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator[Any]:
+def _read_rows(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator[Any]:
+    """CSV rows, JSON array elements or NDJSON lines (parsed when asked), in file order."""
     if file_format is FileFormat.CSV:
         csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
         # A mapped row becomes a new JSON line, so undecodable bytes turn into U+FFFD here.
