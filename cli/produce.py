@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,19 +12,22 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from tqdm import tqdm
 
 from cli.errors import load_settings, require_broker
 from config.settings import Settings
 from contract.wire import broker_client
 from producer.delivery import Outcome
+from producer.early_warning import EarlyWarning, FirstBatchesWatch
 from producer.faults import FaultRates, parse_assignments
 from producer.generator import RunSummary, plan_run, run_generator
-from producer.importer import FileFormat, ImportSummary
+from producer.importer import FileFormat, ImportSummary, detect_format, parse_record_path
 from producer.importer import import_file as import_path
 from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
+from store.db import create_reader_engine
 
 BatchSize = Annotated[
     int | None,
@@ -113,6 +117,13 @@ def import_file(
     file_format: Annotated[
         FileFormat | None, typer.Option("--format", help="Default: from the suffix or content.")
     ] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            help="Key of the list of events inside each line (a dotted path reaches deeper), e.g."
+            " --records events; a key an event lacks is read from its parent."
+        ),
+    ] = None,
     timestamp_format: Annotated[
         str | None, typer.Option(help="strptime format of the source timestamps.")
     ] = None,
@@ -133,19 +144,35 @@ def import_file(
             timestamp_format=timestamp_format,
             assume_utc=assume_utc,
         )
+        record_path = records or (column_mapping.records if column_mapping else None)
+        keys = parse_record_path(record_path) if record_path else None
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    file_format = file_format or detect_format(file)
+    if keys and file_format is FileFormat.CSV:
+        raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
-    with refusal_reported():
-        summary = import_path(
-            file,
-            publisher,
-            batch_size=settings.batch_size,
-            mapping=column_mapping,
-            file_format=file_format,
-            progress=progress,
-        )
+    engine = create_reader_engine(settings.resolved_database_url)
+    try:
+        with refusal_reported():
+            summary = import_path(
+                file,
+                publisher,
+                batch_size=settings.batch_size,
+                mapping=column_mapping,
+                file_format=file_format,
+                records=keys,
+                progress=progress,
+                watch=FirstBatchesWatch(engine),
+                on_warning=_print_warning,
+            )
+    finally:
+        engine.dispose()
     typer.echo(_describe_import(summary, settings))
+
+
+def _print_warning(warning: EarlyWarning) -> None:
+    tqdm.write(warning.message(), file=sys.stderr)  # above the progress bar, not through it
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -205,10 +232,20 @@ def _describe_run(summary: RunSummary, settings: Settings) -> str:
 
 
 def _describe_import(summary: ImportSummary, settings: Settings) -> str:
+    blank = f" ({summary.blank_lines:,} blank, not counted)" if summary.blank_lines else ""
     lines = [
         f"Imported {summary.path} as {summary.file_format} (sha256 {summary.digest[:12]})",
-        f"Published {summary.batches:,} batches, {summary.lines:,} lines: "
+        f"Published {summary.batches:,} batches, {summary.lines:,} lines{blank}: "
         f"{summary.first_batch} .. {summary.last_batch}",
+    ]
+    if summary.records is not None:
+        parents = summary.parents
+        lines.append(
+            f"Records at {'.'.join(summary.records)!r}: {parents.parents:,} parent lines,"
+            f" {parents.empty:,} with an empty list (no lines), {parents.malformed:,} without a list"
+            " (published as read, one line each)"
+        )
+    lines += [
         f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
         f"Raw batches: {settings.raw_dir}",
     ]

@@ -30,7 +30,11 @@ READY_TIMEOUT_S = 90.0  # first start of the dashboard imports pandas, plotly an
 POLL_S = 0.2
 LOG_TAIL_LINES = 20
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-CHILD_STOP_SIGNAL = signal.SIGINT
+# Not SIGINT: a background job of a non-interactive shell inherits SIGINT ignored (POSIX), and
+# so does every child it starts before installing a handler. Nobody inherits SIGTERM ignored,
+# and every child handles it: Celery makes a warm shutdown, the producer flushes its batch,
+# Flower and the dashboard exit.
+CHILD_STOP_SIGNAL = signal.SIGTERM
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 class Supervisor:
-    """Starts children in their own process groups, restarts failed ones, stops them INT-wait-KILL."""
+    """Starts children in their own process groups, restarts failed ones, stops them TERM-wait-KILL."""
 
     def __init__(
         self,
@@ -210,9 +214,8 @@ class Supervisor:
         """Stop every child, newest first; return the names that had to be killed."""
         for child in reversed(self.children):
             if child.process.poll() is None:
-                # What Ctrl-C would send each one in a terminal: Celery then makes a warm
-                # shutdown and the producer flushes its batch. To the leader only: a worker
-                # stops its own pool, which a signal to every pool process would cut short.
+                # To the leader only: a worker stops its own pool, which a signal to every
+                # pool process would cut short.
                 child.process.send_signal(CHILD_STOP_SIGNAL)
         deadline = time.monotonic() + self.stop_timeout_s
         while (

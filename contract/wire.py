@@ -144,6 +144,18 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# --- batch text --------------------------------------------------------------------------
+
+# JSON's white space (RFC 8259): a line of only these, or of nothing, is blank. str.strip()
+# would also drop form feeds, unit separators and Unicode spaces, which are lines to account for.
+JSON_WHITESPACE = " \t\n\r"
+
+
+def is_blank_line(line: str) -> bool:
+    """True when a line of a batch carries no event: it is empty or only JSON white space."""
+    return not line.strip(JSON_WHITESPACE)
+
+
 # --- the ingest task and its message --------------------------------------------------------
 
 INGEST_TASK = "ecomrisk.ingest_batch"

@@ -10,6 +10,11 @@ the same file again gives the same ids, so the store does not change. Batch ids 
 Our own NDJSON lines, and the elements of a JSON array read without a mapping, pass through
 verbatim, broken ones included, and keep whatever ids they carry. Files are streamed: memory
 grows by 8 bytes per row with a generated id (the occurrence index), not with the file.
+
+With a record path (`--records events`) each NDJSON line or array element is a parent whose
+list at that path holds the records: each record is one row, and a mapping that names a key
+the record lacks reads it from the parent (then the grandparent). A parent that is no JSON
+object or has no list there goes out as it was read, one line the worker accounts for.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import hashlib
 import io
 import json
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain, islice
 from pathlib import Path
@@ -31,10 +37,13 @@ import numpy.typing as npt
 import orjson
 from tqdm import tqdm
 
+from contract.wire import is_blank_line
+from producer.early_warning import EarlyWarning, FirstBatchesWatch
 from producer.mapping import ColumnMapping, map_record
 from producer.publisher import Publisher
 
 _READ_CHUNK = 1 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 # A JSON array element that is still incomplete after this many characters is malformed.
 _MAX_ELEMENT_CHARS = 64 << 20
 # Rows of a CSV export may carry long free text; the csv module's default cap is 128 KiB.
@@ -56,6 +65,35 @@ class Verbatim:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """An NDJSON line read as JSON, with its text for when it has to go out as it was read."""
+
+    value: Any
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A record found at the record path, and its parents, innermost first."""
+
+    record: dict[str, Any]
+    parents: tuple[dict[str, Any], ...]
+
+    def view(self) -> Mapping[str, Any]:
+        """The record's keys, then those of its parents that it does not have."""
+        return ChainMap(self.record, *self.parents)
+
+
+@dataclass
+class ParentCount:
+    """Parents read through a record path: all of them, those with an empty list, the malformed."""
+
+    parents: int = 0
+    empty: int = 0  # a list with no records: zero lines
+    malformed: int = 0  # no JSON object or no list at the path: one line, published as read
+
+
 @dataclass
 class ImportSummary:
     """What an import published."""
@@ -64,11 +102,15 @@ class ImportSummary:
     file_format: FileFormat
     digest: str
     batches: int = 0
-    lines: int = 0
+    lines: int = 0  # blank lines included: every line of the raw batch files
+    blank_lines: int = 0  # carry no event; the ledger does not count them
     generated_ids: int = 0
     repeated_rows: int = 0
     first_batch: str | None = None
     last_batch: str | None = None
+    records: tuple[str, ...] | None = None
+    parents: ParentCount = field(default_factory=ParentCount)
+    warning: EarlyWarning | None = None  # what the first committed batches said, if alarming
 
 
 class OccurrenceIndex:
@@ -108,6 +150,14 @@ def file_digest(path: Path) -> str:
         while chunk := fh.read(_READ_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def parse_record_path(text: str) -> tuple[str, ...]:
+    """ "events" -> ("events",), "data.items" -> ("data", "items"): the keys down to the records list."""
+    keys = tuple(key.strip() for key in text.split("."))
+    if not all(keys):
+        raise ValueError(f"record path {text!r} has an empty key; expected e.g. events or data.items")
+    return keys
 
 
 def detect_format(path: Path) -> FileFormat:
@@ -162,20 +212,73 @@ class Chunk:
     generated_ids: int = 0
     repeated_rows: int = 0
 
+    @property
+    def blank_lines(self) -> int:
+        """Lines that carry no event (the worker does not count them)."""
+        return sum(1 for line in self.lines if is_blank_line(line))
+
 
 def iter_chunks(
-    raw: BinaryIO, *, file_format: FileFormat, mapping: ColumnMapping | None, chunk_rows: int
+    raw: BinaryIO,
+    *,
+    file_format: FileFormat,
+    mapping: ColumnMapping | None,
+    chunk_rows: int,
+    records: tuple[str, ...] | None = None,
+    parents: ParentCount | None = None,
 ) -> Iterator[Chunk]:
-    """The wire lines of an open file, chunk_rows at a time, one line per row or element."""
+    """The wire lines of an open file, chunk_rows at a time, one line per row, element or record."""
     if file_format is FileFormat.CSV:
+        if records is not None:
+            raise ValueError("a record path needs a JSON or NDJSON file, not CSV")
         mapping = mapping or ColumnMapping.identity()
     index = OccurrenceIndex()
-    records = _records(raw, file_format, parse=mapping is not None)
-    while rows := list(islice(records, chunk_rows)):
+    items = _read_rows(raw, file_format, parse=mapping is not None or records is not None)
+    if records is not None:
+        items = expand_records(items, records, parents or ParentCount())
+    while rows := list(islice(items, chunk_rows)):
         yield _chunk_of(rows, mapping, index)
 
 
-def _records(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator[Any]:
+def expand_records(items: Iterator[Any], path: tuple[str, ...], count: ParentCount) -> Iterator[Any]:
+    """Each item's records at path, one by one; an item without a list there stays one line."""
+    for item in items:
+        if isinstance(item, Verbatim):  # not JSON: it goes to the worker as it was read
+            if not is_blank_line(item.text):  # a blank line is no parent, and no line of the ledger
+                count.parents += 1
+                count.malformed += 1
+            yield item
+            continue
+        parent = item.value if isinstance(item, Parsed) else item
+        found = _records_at(parent, path)
+        count.parents += 1
+        if found is None:
+            count.malformed += 1
+            yield Verbatim(item.text if isinstance(item, Parsed) else dump_value(parent))
+            continue
+        records, parents = found
+        if not records:
+            count.empty += 1
+        for record in records:
+            yield Nested(record, parents) if isinstance(record, dict) else record
+
+
+def _records_at(document: Any, path: tuple[str, ...]) -> tuple[list[Any], tuple[dict[str, Any], ...]] | None:
+    """The list at path inside document, and the objects passed on the way (innermost first)."""
+    parents: list[dict[str, Any]] = []
+    node = document
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        parents.append(node)
+        node = node.get(key)
+    if not isinstance(node, list):
+        return None
+    return node, tuple(reversed(parents))
+
+
+def _read_rows(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator[Any]:
+    """CSV rows, JSON array elements or NDJSON lines (parsed when asked), in file order."""
     if file_format is FileFormat.CSV:
         csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
         # A mapped row becomes a new JSON line, so undecodable bytes turn into U+FFFD here.
@@ -191,14 +294,16 @@ def _records(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator
         finally:
             text.detach()
     else:
-        for line in raw:
+        for n, line in enumerate(raw):
+            if n == 0:
+                line = line.removeprefix(UTF8_BOM)  # the file's encoding, not part of its first event
             text_line = line.removesuffix(b"\n").decode("utf-8", "surrogateescape")
             yield _parse_line(text_line) if parse else Verbatim(text_line)
 
 
-def _parse_line(line: str) -> Any:
+def _parse_line(line: str) -> Parsed | Verbatim:
     try:
-        return orjson.loads(line)
+        return Parsed(orjson.loads(line), line)
     except orjson.JSONDecodeError:
         return Verbatim(line)
 
@@ -206,13 +311,16 @@ def _parse_line(line: str) -> Any:
 def _chunk_of(rows: list[Any], mapping: ColumnMapping | None, index: OccurrenceIndex) -> Chunk:
     lines: list[str | None] = []
     unnamed: list[tuple[int, dict[str, Any], bytes]] = []
-    for item in rows:
+    for row in rows:
+        item = row.value if isinstance(row, Parsed) else row
         if isinstance(item, Verbatim):
             lines.append(item.text)
-        elif mapping is None or not isinstance(item, dict):
+        elif isinstance(item, Nested) and mapping is None:
+            lines.append(dump_value(item.record))  # our own format: the record alone, as it was
+        elif mapping is None or not isinstance(item, dict | Nested):
             lines.append(dump_value(item))
         else:
-            event = map_record(item, mapping)
+            event = map_record(item.view() if isinstance(item, Nested) else item, mapping)
             if event["event_id"] is None:
                 unnamed.append((len(lines), event, _content_digest(event)))
                 lines.append(None)
@@ -286,8 +394,8 @@ def _verbatim_rest(head: str, text: TextIO) -> Iterator[Verbatim]:
     pending = ""
     for chunk in chain([head], iter(lambda: text.read(_READ_CHUNK), "")):
         *complete, pending = (pending + chunk).split("\n")
-        yield from (Verbatim(line) for line in complete if line.strip())
-    if pending.strip():
+        yield from (Verbatim(line) for line in complete if not is_blank_line(line))
+    if not is_blank_line(pending):
         yield Verbatim(pending)
 
 
@@ -298,12 +406,15 @@ def import_file(
     batch_size: int,
     mapping: ColumnMapping | None = None,
     file_format: FileFormat | None = None,
+    records: tuple[str, ...] | None = None,
     progress: bool = True,
+    watch: FirstBatchesWatch | None = None,
+    on_warning: Callable[[EarlyWarning], None] | None = None,
 ) -> ImportSummary:
-    """Publish a file in batches of batch_size lines through the publisher."""
+    """Publish a file in batches of batch_size lines; a watch reads back the first ones' outcome."""
     file_format = file_format or detect_format(path)
     digest = file_digest(path)
-    summary = ImportSummary(path, file_format, digest)
+    summary = ImportSummary(path, file_format, digest, records=records)
     source = f"import:{path.name}"
     with (
         open(path, "rb") as raw,
@@ -311,15 +422,37 @@ def import_file(
             total=path.stat().st_size, unit="B", unit_scale=True, file=sys.stderr, disable=not progress
         ) as bar,
     ):
-        chunks = iter_chunks(raw, file_format=file_format, mapping=mapping, chunk_rows=batch_size)
+        chunks = iter_chunks(
+            raw,
+            file_format=file_format,
+            mapping=mapping,
+            chunk_rows=batch_size,
+            records=records,
+            parents=summary.parents,
+        )
         for seq, chunk in enumerate(chunks, start=1):
             batch_id = f"imp-{digest[:12]}-{seq:06d}"
             publisher.publish(batch_id, chunk.lines, source=source)
             summary.batches += 1
             summary.lines += len(chunk.lines)
+            summary.blank_lines += chunk.blank_lines
             summary.generated_ids += chunk.generated_ids
             summary.repeated_rows += chunk.repeated_rows
             summary.first_batch = summary.first_batch or batch_id
             summary.last_batch = batch_id
             bar.update(raw.tell() - bar.n)
+            if watch is not None:
+                watch.published(batch_id)
+                _note(summary, watch.poll(), on_warning)
+        if watch is not None:
+            _note(summary, watch.settle(), on_warning)
     return summary
+
+
+def _note(
+    summary: ImportSummary, warning: EarlyWarning | None, on_warning: Callable[[EarlyWarning], None] | None
+) -> None:
+    if warning is not None:
+        summary.warning = warning
+        if on_warning is not None:
+            on_warning(warning)

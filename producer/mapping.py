@@ -49,6 +49,7 @@ class ColumnMapping:
     name: str
     rules: Mapping[str, FieldRule]
     file_format: str | None = None  # the format the mapping is meant for, e.g. "csv"
+    records: str | None = None  # record path of nested exports, e.g. "events" (see producer.importer)
 
     def __post_init__(self) -> None:
         unknown = set(self.rules) - set(WIRE_FIELDS)
@@ -64,7 +65,7 @@ class ColumnMapping:
     def from_dict(cls, data: Mapping[str, Any], *, name: str = "custom") -> ColumnMapping:
         """Build from the JSON mapping format (see producer/presets/rees46.json)."""
         rules = {target: _rule_from_json(spec) for target, spec in data["fields"].items()}
-        return cls(str(data.get("name", name)), rules, data.get("format"))
+        return cls(str(data.get("name", name)), rules, data.get("format"), data.get("records"))
 
     def updated(
         self,
@@ -90,7 +91,7 @@ class ColumnMapping:
                 timestamp_format=timestamp_format or rule.timestamp_format,
                 assume_utc=assume_utc or rule.assume_utc,
             )
-        return ColumnMapping(self.name, rules, self.file_format)
+        return ColumnMapping(self.name, rules, self.file_format, self.records)
 
 
 def _rule_from_json(spec: str | Mapping[str, Any]) -> FieldRule:

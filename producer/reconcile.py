@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from contract.wire import is_blank_line
 from producer.publisher import Publisher
 from store.models import Batch
 from store.summaries import has_schema
@@ -40,8 +41,7 @@ def iter_raw_batches(raw_dir: Path) -> Iterator[Path]:
 def count_event_lines(path: Path) -> int:
     """Non-blank lines of a raw file: what a worker will count as received."""
     with open(path, "rb") as fh:
-        # Blank as the worker sees it: str.strip() also drops e.g. a no-break space.
-        return sum(1 for line in fh if line.decode("utf-8", "surrogateescape").strip())
+        return sum(1 for line in fh if not is_blank_line(line.decode("utf-8", "surrogateescape")))
 
 
 def committed_batch_ids(engine: Engine) -> set[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, case, func, inspect, select
@@ -59,6 +60,51 @@ def ledger_totals(engine: Engine) -> LedgerTotals:
             )
         ).one()
     return LedgerTotals(*(int(v) if v is not None else None for v in row))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcomes:
+    """What the ledger holds of some batches: how many committed, their lines, why lines failed."""
+
+    committed: int = 0
+    received: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # first reason, released lines included
+    examples: dict[str, str] = field(default_factory=dict)  # one detail per reason
+
+
+def batch_outcomes(engine: Engine, *, batch_ids: Sequence[str]) -> BatchOutcomes:
+    """Ledger figures and quarantine reasons of these batches, as far as they are committed."""
+    if not batch_ids:
+        return BatchOutcomes()
+    chosen = list(batch_ids)
+    with engine.connect() as conn:
+        committed, received, quarantined = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Batch.received), 0),
+                func.coalesce(func.sum(Batch.quarantined), 0),
+            ).where(Batch.batch_id.in_(chosen))
+        ).one()
+        rows = conn.execute(
+            select(QuarantinedLine.reason, func.count(), func.min(QuarantinedLine.detail))
+            .where(QuarantinedLine.batch_id.in_(chosen))
+            .group_by(QuarantinedLine.reason)
+        ).all()
+    return BatchOutcomes(
+        committed=int(committed),
+        received=int(received),
+        quarantined=int(quarantined),
+        reasons={reason: int(count) for reason, count, _ in rows},
+        examples={reason: str(detail) for reason, _, detail in rows},
+    )
+
+
+def latest_commit_ms(engine: Engine) -> int | None:
+    """When the newest batch was committed (epoch ms), or None for an empty ledger."""
+    with engine.connect() as conn:
+        value = conn.scalar(select(func.max(Batch.committed_ms)))
+    return int(value) if value is not None else None
 
 
 def quarantine_by_reason(engine: Engine) -> dict[str, int]:

@@ -14,7 +14,7 @@ import orjson
 from pydantic import ValidationError
 
 from config.settings import Settings
-from contract.wire import Action, CleanEvent, RawEvent, Reason, Rejection, utc_ms
+from contract.wire import Action, CleanEvent, RawEvent, Reason, Rejection, is_blank_line, utc_ms
 
 REQUIRED_FIELDS = ("event_id", "user_id", "action", "timestamp")
 TEXT_FIELDS = ("event_id", "user_id", "session_id", "action", "category", "product", "user_agent")
@@ -74,7 +74,7 @@ def parse_batch(raw_text: str, limits: Limits) -> ParsedBatch:
     events: list[CleanEvent] = []
     rejections: list[Rejection] = []
     for line_no, line in enumerate(raw_text.split("\n"), start=1):
-        if not line.strip():
+        if is_blank_line(line):
             continue
         try:
             events.append(validate_line(line, line_no=line_no, limits=limits))
@@ -88,7 +88,7 @@ def reject_batch(raw_text: str, reason: Reason, detail: str) -> ParsedBatch:
     rejections = [
         Rejection(line_no, line, reason, detail)
         for line_no, line in enumerate(raw_text.split("\n"), start=1)
-        if line.strip()
+        if not is_blank_line(line)
     ]
     return ParsedBatch([], rejections)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,7 +13,12 @@ from typer.testing import CliRunner
 
 from cli.produce import import_file, produce
 from config.settings import Settings, get_settings
-from tests.support import REES46_SAMPLE, task_message_body
+from contract.wire import now_ms
+from producer.importer import file_digest
+from store.db import create_reader_engine
+from store.summaries import batch_outcomes
+from tests.producer.exports import otto_lines, retailrocket_csv, seeded_events
+from tests.support import REES46_SAMPLE, celery_worker, task_message_body, wait_until
 
 REES46 = REES46_SAMPLE
 
@@ -20,7 +26,7 @@ REES46 = REES46_SAMPLE
 @pytest.fixture()
 def cli(live_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
     """A Typer app with the two commands, seeing live_settings through ECOMRISK_* variables."""
-    for name in ("redis_url", "data_dir", "queue_name"):
+    for name in ("redis_url", "data_dir", "queue_name", "database_url"):
         monkeypatch.setenv(f"ECOMRISK_{name.upper()}", str(getattr(live_settings, name)))
     get_settings.cache_clear()
     app = typer.Typer()
@@ -68,3 +74,67 @@ def test_import_rees46_twice_reuses_the_batch_ids(cli: typer.Typer, live_setting
     assert len(ids) == 6 and ids[:3] == ids[3:]
     assert all(i.startswith("imp-") and i.endswith(("-000001", "-000002", "-000003")) for i in ids)
     assert "Published 3 batches" in first.output
+
+
+def test_import_otto_with_its_preset_publishes_each_nested_event(
+    cli: typer.Typer, live_settings: Settings, tmp_path: Path
+) -> None:
+    events = seeded_events(
+        seed=1, users=range(10), per_user=5, start_ms=now_ms(), kinds=("clicks",), weights=(1,)
+    )
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join([*otto_lines(events, seed=1), '{"session": 99, "events": []}']) + "\n")
+    result = CliRunner().invoke(cli, ["import", str(path), "--preset", "otto", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(events)} lines" in result.output
+    assert "Records at 'events': 11 parent lines, 1 with an empty list" in result.output
+    refused = CliRunner().invoke(cli, ["import", str(REES46), "--preset", "rees46", "--records", "events"])
+    assert refused.exit_code != 0 and "needs a JSON or NDJSON file" in refused.output
+
+
+def rows_committed(settings: Settings, path: Path, batches: int) -> bool:
+    engine = create_reader_engine(settings.resolved_database_url)
+    prefix = f"imp-{file_digest(path)[:12]}-"
+    try:
+        ids = [f"{prefix}{n:06d}" for n in range(1, batches + 1)]
+        return batch_outcomes(engine, batch_ids=ids).committed == batches
+    except Exception:  # the worker creates the tables with its first batch
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.integration
+def test_import_says_while_it_runs_that_its_first_batches_fail_for_one_reason(
+    cli: typer.Typer, live_settings: Settings, tmp_path: Path
+) -> None:
+    def export(name: str, start_ms: int) -> Path:
+        events = seeded_events(
+            seed=2,
+            users=range(100, 140),
+            per_user=10,
+            start_ms=start_ms,
+            kinds=("view", "addtocart"),
+            weights=(4, 1),
+        )
+        path = tmp_path / name
+        path.write_text(retailrocket_csv(events, seed=2))
+        return path
+
+    recent = export("recent.csv", now_ms() - 3_600_000)
+    history = export("events.csv", 1_433_221_332_117)  # June 2015, as the real export
+    args = ["--preset", "retailrocket", "--batch-size", "100", "--no-progress"]
+    with celery_worker(live_settings):
+        healthy = CliRunner().invoke(cli, ["import", str(recent), *args])
+        assert healthy.exit_code == 0, healthy.output
+        assert "warning:" not in healthy.output
+        wait_until(lambda: rows_committed(live_settings, recent, 1), timeout_s=60, what="the first import")
+
+        old = CliRunner().invoke(cli, ["import", str(history), *args])
+
+    assert old.exit_code == 0, old.output
+    warning = old.stderr
+    assert "were quarantined as timestamp_too_old" in warning
+    assert "is before the accepted past window" in warning  # the worker's own detail
+    assert "ECOMRISK_MAX_PAST_SKEW_DAYS" in warning and "quarantine replay" in warning
+    assert "Imported" in old.stdout and "warning:" not in old.stdout

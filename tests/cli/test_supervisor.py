@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from cli.redis_server import free_port
 from cli.services import Service
 from cli.supervisor import RestartPolicy, Supervisor, report_exit, tail
 from tests.cli.processes import still_running
-from tests.support import wait_until
+from tests.support import REPO_ROOT, wait_until
 
 # A parent deaf to INT and TERM, with a grandchild just as deaf: only KILL works.
 DEAF = "import signal; [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)]"
@@ -54,7 +56,44 @@ def test_polite_child_stops_on_the_first_signal(tmp_path: Path) -> None:
     )
     assert supervisor.exited() is None
     assert supervisor.stop_all() == []
-    assert child.process.returncode == -signal.SIGINT  # Python's KeyboardInterrupt exit
+    assert child.process.returncode == -signal.SIGTERM
+
+
+# A supervisor in a background job of a non-interactive shell, whose SIGINT is ignored (POSIX)
+# and so, inherited, the sleeper's too: it must still stop on the first signal.
+IN_THE_BACKGROUND = """
+import signal, sys
+from pathlib import Path
+from cli.services import Service
+from cli.supervisor import Supervisor
+assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "not a background job"
+supervisor = Supervisor(stop_timeout_s=30)
+child = supervisor.start(
+    Service("sleeper", (sys.executable, "-c", "import time; time.sleep(600)")), env={}, log=Path(sys.argv[1])
+)
+print(supervisor.stop_all(), child.process.returncode)
+"""
+
+
+def test_a_child_stops_on_the_first_signal_whatever_the_parent_inherited(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            '"$0" -c "$1" "$2" & wait $!',
+            sys.executable,
+            IN_THE_BACKGROUND,
+            str(tmp_path / "s.log"),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", str(-signal.SIGTERM)]  # not killed after the timeout
 
 
 def test_stubborn_group_is_killed_after_the_timeout(tmp_path: Path) -> None:
@@ -117,7 +156,7 @@ time.sleep(600)
         assert log.read_text().count("--- ecomrisk up started flaky") == 2  # one log, both runs
     finally:
         supervisor.stop_all()
-    assert child.process.returncode == -signal.SIGINT  # the restarted copy is the one stopped
+    assert child.process.returncode == -signal.SIGTERM  # the restarted copy is the one stopped
 
 
 def test_a_child_failing_past_the_limit_is_returned_and_reported(tmp_path: Path) -> None:

@@ -29,17 +29,18 @@ REDIS_URL = re.compile(r"redis://127\.0\.0\.1:(\d+)/0")
 class Stack:
     """A running `ecomrisk up` and every process it had started once it was ready."""
 
-    up: subprocess.Popen[bytes]
+    up: subprocess.Popen[bytes]  # `up` itself, or the shell that runs it as a background job
     output: Path
     data_dir: Path
     started: list[psutil.Process]
+    pid: int = 0  # of `up` itself
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
 
     def find(self, needle: str) -> psutil.Process:
         """The direct child of `up` whose command line contains needle (not a forked pool copy)."""
-        return next(p for p in self.started if p.ppid() == self.up.pid and needle in " ".join(p.cmdline()))
+        return next(p for p in self.started if p.ppid() == self.pid and needle in " ".join(p.cmdline()))
 
 
 def up_env(data_dir: Path, dashboard_port: int, flower_port: int) -> dict[str, str]:
@@ -55,24 +56,37 @@ def up_env(data_dir: Path, dashboard_port: int, flower_port: int) -> dict[str, s
     return env
 
 
+# `up` as a background job of a non-interactive shell, as a script starts it: POSIX has such a
+# job inherit SIGINT (and SIGQUIT) as ignored. The shell waits for it and exits with its code.
+BACKGROUND_JOB = '"$0" up "$@" & echo $! > "$UP_PID_FILE"; wait $!'
+
+
 @contextmanager
-def running_up(tmp_path: Path, *args: str) -> Iterator[Stack]:
+def running_up(tmp_path: Path, *args: str, background_job: bool = False) -> Iterator[Stack]:
     """Start `ecomrisk up` in its own session (as a terminal would) and wait until it is ready."""
     data_dir = tmp_path / "data"
     dashboard_port, flower_port = free_port(), free_port()
     output = tmp_path / "up.out"
+    pid_file = tmp_path / "up.pid"
+    env = up_env(data_dir, dashboard_port, flower_port)
+    argv = ["bash", "-c", BACKGROUND_JOB, ECOMRISK, *args] if background_job else [ECOMRISK, "up", *args]
+    env["UP_PID_FILE"] = str(pid_file)
     with output.open("wb") as out:
         up = subprocess.Popen(
-            [ECOMRISK, "up", *args],
+            argv,
             cwd=tmp_path,  # no developer .env is picked up
-            env=up_env(data_dir, dashboard_port, flower_port),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    stack = Stack(up=up, output=output, data_dir=data_dir, started=[])
+    stack = Stack(up=up, output=output, data_dir=data_dir, started=[], pid=up.pid)
     try:
+        if background_job:
+            stack.pid = int(
+                wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="up's pid")
+            )
 
         def printed_redis_url() -> re.Match[str] | None:
             if up.poll() is not None:
@@ -84,7 +98,7 @@ def running_up(tmp_path: Path, *args: str) -> Iterator[Stack]:
             wait_for_port(port, timeout_s=60)
         worker_log = data_dir / "logs" / "worker.log"
         wait_until(lambda: "ready." in worker_log.read_text(errors="replace"), what="the worker")
-        stack.started = psutil.Process(up.pid).children(recursive=True)
+        stack.started = psutil.Process(stack.pid).children(recursive=True)
         yield stack
     except BaseException:
         print(stack.text())
@@ -94,7 +108,7 @@ def running_up(tmp_path: Path, *args: str) -> Iterator[Stack]:
     finally:
         if up.poll() is None:
             stack.started += psutil.Process(up.pid).children(recursive=True)
-            os.killpg(up.pid, signal.SIGKILL)
+            os.killpg(up.pid, signal.SIGKILL)  # the shell and its job share a process group
             up.wait()
         for process in still_running(stack.started):
             process.kill()
@@ -149,9 +163,25 @@ def test_a_dying_worker_is_restarted_and_stopped_with_the_rest(tmp_path: Path) -
             lambda: worker_log.read_text(errors="replace").count(" ready.") == 2,
             what="the restarted worker",
         )
-        restarted = psutil.Process(stack.up.pid).children(recursive=True)
+        restarted = psutil.Process(stack.pid).children(recursive=True)
 
         stack.up.send_signal(signal.SIGTERM)
 
         assert stack.up.wait(timeout=120) == 0, stack.text()
         assert still_running(stack.started + restarted) == []  # the orphaned old pool too
+
+
+def test_up_run_by_a_script_in_the_background_stops_every_child_on_sigterm(tmp_path: Path) -> None:
+    with running_up(tmp_path, "--stop-timeout", "60", background_job=True) as stack:
+        assert psutil.Process(stack.pid).ppid() == stack.up.pid  # a job of the shell
+        children = [p for p in stack.started if p.ppid() == stack.pid]
+        assert len(children) == 5  # redis, worker, flower, dashboard, producer
+        wait_until(lambda: any((stack.data_dir / "raw").glob("*")), what="a first raw batch")
+
+        os.kill(stack.pid, signal.SIGTERM)
+
+        assert stack.up.wait(timeout=120) == 0, stack.text()  # the shell exits with up's code
+        text = stack.text()
+        assert "killed after" not in text and "All processes stopped." in text  # nobody needed kill -9
+        assert still_running(stack.started) == []
+        assert "Warm shutdown" in (stack.data_dir / "logs" / "worker.log").read_text()

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kombu.compression import compress, decompress
 from kombu.serialization import dumps, loads
 
-from contract.wire import COMPRESSION, SERIALIZER, SERIALIZER_CONTENT_TYPE, register_wire_formats
+from contract.wire import (
+    COMPRESSION,
+    SERIALIZER,
+    SERIALIZER_CONTENT_TYPE,
+    is_blank_line,
+    register_wire_formats,
+)
 
 register_wire_formats()
 
@@ -40,3 +47,15 @@ def test_a_batch_shrinks() -> None:
     body = dumps([[], {"raw_text": "\n".join(line % i for i in range(2_000))}, {}], serializer=SERIALIZER)[2]
     packed, _ = compress(body, COMPRESSION)
     assert len(packed) * 4 < len(body)
+
+
+@pytest.mark.parametrize("line", ["", " ", "\t", "\r", "\n", " \t\r "])
+def test_json_white_space_alone_is_a_blank_line(line: str) -> None:
+    assert is_blank_line(line)
+
+
+@pytest.mark.parametrize(
+    "line", ["\x0c", "\x1f", "\x0b", "\x85", "\u00a0", "\u2028", "\ufeff", " {} ", "\t\x0c"]
+)
+def test_anything_else_is_a_line(line: str) -> None:
+    assert not is_blank_line(line)

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 import csv
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
 from config.settings import Settings
-from contract.wire import broker_client
+from contract.wire import broker_client, now_ms
 from producer.delivery import Outcome
 from producer.faults import LINE_FAULTS, FaultRates
 from producer.generator import plan_run, run_generator
-from producer.importer import import_file
+from producer.importer import ImportSummary, ParentCount, import_file
 from producer.labels import LabelWriter
 from producer.mapping import load_preset
 from producer.publisher import Publisher
+from producer.reconcile import account_raw_logs
+from store.summaries import ledger_totals
+from tests.producer.exports import (
+    SourceEvent,
+    otto_events,
+    otto_lines,
+    rapid_count,
+    read_otto,
+    read_retailrocket,
+    retailrocket_csv,
+    retailrocket_events,
+)
 from tests.support import REES46_SAMPLE, celery_worker, wait_until
 
 REES46 = REES46_SAMPLE
@@ -73,14 +87,17 @@ def rapid_count_in_file(path: Path, rapid_gap_s: int = 2) -> int:
     return rapid
 
 
-def stored_rapid(settings: Settings, prefix: str) -> int:
+def number_of(settings: Settings, query: str, prefix: str) -> int:
+    """One number from a query whose :p is the batch id prefix, as LIKE pattern."""
     engine = create_engine(settings.resolved_database_url)
     with engine.connect() as conn:
-        count = conn.execute(
-            text("select count(*) from events where is_rapid and batch_id like :p"), {"p": f"{prefix}%"}
-        ).scalar_one()
+        value = conn.execute(text(query), {"p": f"{prefix}%"}).scalar_one()
     engine.dispose()
-    return int(count)
+    return int(value)
+
+
+def stored_rapid(settings: Settings, prefix: str) -> int:
+    return number_of(settings, "select count(*) from events where is_rapid and batch_id like :p", prefix)
 
 
 def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> None:
@@ -111,3 +128,96 @@ def test_worker_outcomes_equal_the_expected_ones(live_settings: Settings) -> Non
         assert (again.first_batch, again.last_batch) == (first.first_batch, first.last_batch)
         wait_until(lambda: drained(settings), timeout_s=120, what="the re-import to be acked")
         assert ledger(settings, "imp-")[1:] == (rows, 0, Counter())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the ledger must hold for one imported file, derived from the file."""
+
+    received: int
+    stored: int
+    reasons: Counter[str]
+    rapid: int
+
+
+def ledger_of(settings: Settings, prefix: str) -> tuple[int, int, int, int, Counter[str]]:
+    """Batches, received, stored new, duplicates and quarantine reasons of one file's batches."""
+    batches, stored, duplicates, reasons = ledger(settings, prefix)
+    received = number_of(
+        settings, "select coalesce(sum(received), 0) from batches where batch_id like :p", prefix
+    )
+    return batches, received, stored, duplicates, reasons
+
+
+def expected_from(events: list[SourceEvent], purchase_kind: str, *, extra: Counter[str]) -> Expected:
+    """Purchases carry no price in these exports: held as purchase_without_amount, the rest stored."""
+    kept = [e for e in events if e.kind != purchase_kind]
+    reasons = Counter({"purchase_without_amount": len(events) - len(kept)}) + extra
+    return Expected(len(events) + extra.total(), len(kept), reasons, rapid_count(kept))
+
+
+def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, tmp_path: Path) -> None:
+    settings = live_settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    start_ms = now_ms() - 2 * 86_400_000  # recent: within the workers' past window
+    retailrocket = tmp_path / "events.csv"
+    retailrocket.write_text(
+        retailrocket_csv(retailrocket_events(seed=3, users=range(1000, 1060), start_ms=start_ms), seed=3)
+    )
+    otto = tmp_path / "otto.jsonl"
+    sessions = otto_lines(otto_events(seed=4, users=range(5000, 5050), start_ms=start_ms), seed=4)
+    # A byte order mark, a session with no events (no line), one without a list (one line,
+    # missing_field) and a form feed line (one line, not_json).
+    malformed = ['{"session": 5998, "events": []}', '{"session": 5999}', "\x0c"]
+    otto.write_text("\ufeff" + "\n".join(sessions[:5] + malformed + sessions[5:]) + "\n", encoding="utf-8")
+
+    with REES46.open(newline="", encoding="utf-8") as fh:
+        rees46_rows = sum(1 for _ in csv.DictReader(fh))
+    expected = {
+        REES46: Expected(rees46_rows, rees46_rows, Counter(), rapid_count_in_file(REES46)),
+        retailrocket: expected_from(read_retailrocket(retailrocket), "transaction", extra=Counter()),
+        otto: expected_from(read_otto(otto), "orders", extra=Counter({"missing_field": 1, "not_json": 1})),
+    }
+    options: dict[Path, dict[str, Any]] = {
+        REES46: {"mapping": load_preset("rees46")},
+        retailrocket: {"mapping": load_preset("retailrocket")},
+        otto: {"mapping": load_preset("otto"), "records": ("events",)},
+    }
+    publisher = Publisher(broker_client(settings), settings)
+
+    def import_all() -> dict[Path, ImportSummary]:
+        return {
+            path: import_file(path, publisher, batch_size=150, progress=False, **options[path])
+            for path in expected
+        }
+
+    first = import_all()
+    assert first[otto].parents == ParentCount(parents=len(sessions) + 3, empty=1, malformed=2)
+    with celery_worker(settings, concurrency=2):
+        for path, summary in first.items():
+            prefix = f"imp-{summary.digest[:12]}-"
+            batches = summary.batches
+            wait_until(lambda p=prefix, n=batches: committed(settings, p, n), timeout_s=120, what=path.name)
+        figures = {}
+        for path, want in expected.items():
+            prefix = f"imp-{first[path].digest[:12]}-"
+            figures[path] = ledger_of(settings, prefix)
+            _, received, stored, duplicates, reasons = figures[path]
+            assert (received, stored, duplicates, reasons) == (want.received, want.stored, 0, want.reasons)
+            assert first[path].lines - first[path].blank_lines == want.received
+            assert stored_rapid(settings, prefix) == want.rapid
+        engine = create_engine(settings.resolved_database_url)
+        totals = ledger_totals(engine)
+        assert totals.balanced and totals.received == sum(w.received for w in expected.values())
+        assert account_raw_logs(settings.raw_dir, engine).missing == ()
+
+        # The same files again: the same batch ids, already in the ledger, so nothing changes.
+        again = import_all()
+        assert {p: (s.first_batch, s.last_batch) for p, s in again.items()} == {
+            p: (s.first_batch, s.last_batch) for p, s in first.items()
+        }
+        wait_until(lambda: drained(settings), timeout_s=120, what="the re-import to be acked")
+        for path in expected:
+            assert ledger_of(settings, f"imp-{first[path].digest[:12]}-") == figures[path]
+        assert ledger_totals(engine) == totals
+        engine.dispose()

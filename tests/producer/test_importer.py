@@ -7,7 +7,7 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -18,11 +18,13 @@ from contract.wire import Reason, now_ms
 from producer.importer import (
     FileFormat,
     OccurrenceIndex,
+    ParentCount,
     content_id,
     detect_format,
     file_digest,
     import_file,
     iter_chunks,
+    parse_record_path,
     read_json_array,
 )
 from producer.mapping import ColumnMapping, load_preset, map_record
@@ -245,3 +247,222 @@ def test_rees46_sample_imports_every_row_with_mapped_actions(settings: Settings)
     )
     assert summary.repeated_rows == sum(n - 1 for n in keys.values())
     assert Counter(reason_of(json.dumps(e)) for e in events) == {"stored": len(events)}
+
+
+# --- the file's byte order mark -------------------------------------------------------------
+
+GOOD = '{"event_id":"a","user_id":"u","action":"view","timestamp":"2026-01-01T00:00:00.000Z"}'
+GOOD_TOO = GOOD.replace('"a"', '"b"')
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize("mapping", [None, ColumnMapping.identity()])
+def test_a_bom_opening_an_ndjson_file_is_its_encoding_not_its_first_event(
+    mapping: ColumnMapping | None,
+) -> None:
+    data = (BOM + GOOD + "\n" + BOM + GOOD_TOO + "\n" + GOOD_TOO.replace("{", BOM + "{", 1)).encode()
+    lines = lines_of(data, FileFormat.NDJSON, mapping)
+    assert [reason_of(line) for line in lines] == ["stored", "not_json", "not_json"]
+    if mapping is None:
+        assert lines[0] == GOOD  # verbatim: only the file's mark is gone
+
+
+def test_a_bom_opening_a_csv_or_json_file_is_stripped_too(tmp_path: Path) -> None:
+    row = "2019-10-01 00:00:00 UTC,view,1,2,,acme,9.99,7,s1\n"
+    csv_lines = lines_of((BOM + HEADER + row).encode(), FileFormat.CSV, load_preset("rees46"))
+    assert [reason_of(line) for line in csv_lines] == ["stored"]
+    assert lines_of((BOM + "[" + GOOD + "]").encode(), FileFormat.JSON) == [GOOD]
+    path = tmp_path / "marked.json"
+    path.write_text(BOM + "[" + GOOD + "]", encoding="utf-8")
+    assert detect_format(path) is FileFormat.JSON
+
+
+def test_blank_lines_are_counted_apart_and_other_control_lines_are_lines(
+    tmp_path: Path, settings: Settings
+) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join([GOOD, "", " \t\r", "\x0c", "\x1f", GOOD_TOO]) + "\n")
+    sent, summary = run_import(path, settings, batch_size=10)
+    lines = sent[0]["raw_text"].split("\n")
+    assert (summary.lines, summary.blank_lines) == (6, 2)
+    assert [reason_of(line) for line in lines if line.strip(" \t\r")] == [
+        "stored",
+        "not_json",
+        "not_json",
+        "stored",
+    ]
+
+
+def test_the_unreadable_rest_of_a_json_array_keeps_control_lines() -> None:
+    rest = lines_of(("[" + GOOD + "] trailing\n\x0c\n \n").encode(), FileFormat.JSON)
+    assert rest == [GOOD, "trailing", "\x0c"]
+
+
+# --- records nested in a list (--records) -----------------------------------------------------
+
+OTTO = load_preset("otto")
+TS = 1_700_000_000_000  # epoch ms, 2023-11-14T22:13:20Z
+
+
+def otto_line(session: object, *events: tuple[int, int, str]) -> str:
+    return json.dumps({"session": session, "events": [{"aid": a, "ts": t, "type": k} for a, t, k in events]})
+
+
+def nested(
+    text: str,
+    mapping: ColumnMapping | None = OTTO,
+    records: tuple[str, ...] = ("events",),
+    rows: int = 500,
+    file_format: FileFormat = FileFormat.NDJSON,
+) -> tuple[list[str], ParentCount]:
+    count = ParentCount()
+    chunks = iter_chunks(
+        io.BytesIO(text.encode()),
+        file_format=file_format,
+        mapping=mapping,
+        chunk_rows=rows,
+        records=records,
+        parents=count,
+    )
+    return [line for chunk in chunks for line in chunk.lines], count
+
+
+def test_each_nested_event_is_one_line_with_the_parents_session() -> None:
+    text = otto_line(7, (11, TS, "clicks"), (12, TS + 900, "carts"), (12, TS + 5000, "orders"))
+    lines, count = nested(text + "\n" + otto_line(8, (13, TS, "clicks")))
+    events = [json.loads(line) for line in lines]
+    assert [(e["user_id"], e["action"], e["product"]) for e in events] == [
+        ("7", "view", "11"),
+        ("7", "add_to_cart", "12"),
+        ("7", "purchase", "12"),
+        ("8", "view", "13"),
+    ]
+    assert events[1]["timestamp"] == "2023-11-14T22:13:20.900Z"
+    assert all(e["event_id"].startswith("imp-") for e in events)
+    assert [reason_of(line) for line in lines] == ["stored", "stored", "purchase_without_amount", "stored"]
+    assert (count.parents, count.empty, count.malformed) == (2, 0, 0)
+
+
+def test_an_empty_list_gives_no_line_and_a_malformed_parent_one_line_as_read() -> None:
+    broken = [
+        "not json at all",
+        '{"session": 3}',  # no list
+        '{"session": 4, "events": "clicks"}',  # not a list
+        "[1, 2]",  # not an object
+        '{"session": 5, "events": [5, null]}',  # records that are not objects
+    ]
+    text = "\n".join([otto_line(1), *broken, otto_line(2, (9, TS, "clicks"))])
+    lines, count = nested(text)
+    assert lines[:4] == broken[:4]  # the parent as it was read, not re-serialised
+    assert lines[4:6] == ["5", "null"]
+    assert [reason_of(line) for line in lines] == [
+        "not_json",
+        "missing_field",
+        "missing_field",
+        "not_an_object",
+        "not_an_object",
+        "not_an_object",
+        "stored",
+    ]
+    assert (count.parents, count.empty, count.malformed) == (7, 1, 4)
+
+
+def test_identical_nested_events_stay_distinct_and_ids_carry_across_chunks() -> None:
+    same = (11, TS, "clicks")
+    text = otto_line(7, same, same, (12, TS + 1, "clicks"), same) + "\n" + otto_line(7, same)
+    lines, _ = nested(text, rows=2)  # chunks of two: the parent spans three of them
+    ids = [json.loads(line)["event_id"] for line in lines]
+    assert [i.rsplit("-", 1)[1] for i in ids] == ["0", "1", "0", "2", "3"]
+    again, _ = nested(text, rows=500)
+    assert again == lines
+    event = map_record({"session": 7, "aid": 11, "ts": TS, "type": "clicks"}, OTTO)
+    assert ids[3] == content_id(event, 2)
+
+
+def test_a_record_key_wins_over_the_parent_and_a_dotted_path_reaches_deeper() -> None:
+    mapping = ColumnMapping.identity().updated(
+        {"user_id": "user", "timestamp": "ts", "action": "kind", "session_id": "sid"}
+    )
+    text = json.dumps(
+        {
+            "user": "outer",
+            "sid": "s-1",
+            "data": {
+                "user": "middle",
+                "items": [{"ts": TS, "kind": "view"}, {"ts": TS, "kind": "view", "user": "own"}],
+            },
+        }
+    )
+    lines, _ = nested(text, mapping, records=("data", "items"))
+    assert [(json.loads(line)["user_id"], json.loads(line)["session_id"]) for line in lines] == [
+        ("middle", "s-1"),
+        ("own", "s-1"),
+    ]
+
+
+def test_without_a_mapping_each_record_goes_out_alone() -> None:
+    batch = {"batch": [json.loads(GOOD), json.loads(GOOD_TOO)], "sentAt": "2026-01-01T00:00:00Z"}
+    lines, _ = nested(json.dumps(batch), mapping=None, records=("batch",))
+    assert [json.loads(line) for line in lines] == [json.loads(GOOD), json.loads(GOOD_TOO)]
+
+
+def test_records_of_the_elements_of_a_json_array() -> None:
+    text = "[" + otto_line(1, (9, TS, "clicks")) + ", " + otto_line(2, (9, TS, "carts")) + ', {"x": 1}]'
+    lines, count = nested(text, file_format=FileFormat.JSON)
+    assert [reason_of(line) for line in lines] == ["stored", "stored", "missing_field"]
+    assert lines[2] == '{"x":1}' and count.malformed == 1
+
+
+def test_a_record_path_needs_json_and_non_empty_keys() -> None:
+    with pytest.raises(ValueError, match="JSON or NDJSON"):
+        nested(HEADER, file_format=FileFormat.CSV)
+    assert parse_record_path("events") == ("events",)
+    assert parse_record_path("data.items") == ("data", "items")
+    for bad in ("", "data.", ".items", "a..b"):
+        with pytest.raises(ValueError, match="empty key"):
+            parse_record_path(bad)
+
+
+class EndlessSessions(io.RawIOBase):
+    """An OTTO file that never ends: reading it whole would never return."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while len(self.pending) < len(buffer):
+            self.sessions += 1
+            self.pending += (
+                otto_line(self.sessions, (1, TS, "clicks"), (2, TS + 1, "carts")) + "\n"
+            ).encode()
+        size = len(buffer)
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
+
+
+def test_records_are_streamed() -> None:
+    source = EndlessSessions()
+    chunks = iter_chunks(
+        cast(BinaryIO, io.BufferedReader(source)),
+        file_format=FileFormat.NDJSON,
+        mapping=OTTO,
+        chunk_rows=100,
+        records=("events",),
+    )
+    first = next(chunks)
+    assert len(first.lines) == 100
+    assert source.sessions < 1000  # a buffer's worth was read, not the file
+
+
+def test_import_file_reports_parents_and_publishes_nested_lines(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "otto.jsonl"
+    lines = [otto_line(1, (9, TS, "clicks"), (9, TS + 1, "clicks")), "", otto_line(2), "oops"]
+    path.write_text("\n".join(lines))
+    sent, summary = run_import(path, settings, batch_size=2, mapping=OTTO, records=("events",))
+    assert [m["raw_text"].count("\n") + 1 for m in sent] == [2, 2]
+    assert (summary.lines, summary.blank_lines, summary.records) == (4, 1, ("events",))
+    assert (summary.parents.parents, summary.parents.empty, summary.parents.malformed) == (3, 1, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import ChainMap
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,42 @@ def test_mapping_file_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         parse_value_options(["action=view"])
     assert "rees46" in preset_names()
+
+
+def test_retailrocket_preset_maps_its_three_events() -> None:
+    mapping = load_preset("retailrocket")
+    row = {"timestamp": "1433221332117", "visitorid": "257597", "event": "view", "itemid": "355908"}
+    assert map_record({**row, "transactionid": ""}, mapping) == {
+        "event_id": None,
+        "user_id": "257597",
+        "session_id": None,
+        "action": "view",
+        "category": None,
+        "product": "355908",
+        "amount": None,
+        "timestamp": "2015-06-02T05:02:12.117Z",
+        "user_agent": None,
+    }
+    actions = {
+        raw: map_record({**row, "event": raw}, mapping)["action"] for raw in ("addtocart", "transaction")
+    }
+    assert actions == {"addtocart": "add_to_cart", "transaction": "purchase"}
+    purchase = map_record({**row, "event": "transaction", "transactionid": "4000"}, mapping)
+    assert purchase["amount"] is None  # the export has no price: the worker holds it back
+
+
+def test_otto_preset_reads_its_events_list_and_the_session_from_the_parent() -> None:
+    mapping = load_preset("otto")
+    assert mapping.records == "events"
+    record = ChainMap({"aid": 1517085, "ts": 1659304800025, "type": "carts"}, {"session": 0, "events": []})
+    event = map_record(record, mapping)
+    assert (event["user_id"], event["action"], event["product"]) == ("0", "add_to_cart", "1517085")
+    assert event["timestamp"] == "2022-07-31T22:00:00.025Z"
+    orders = map_record(ChainMap({"aid": 1, "ts": 1659304800025, "type": "orders"}, {"session": 0}), mapping)
+    assert orders["action"] == "purchase" and orders["amount"] is None
+    adjusted = resolve_mapping(preset="otto", columns=["product=aid"])
+    assert adjusted is not None and adjusted.records == "events"  # options keep the record path
+
+
+def test_every_preset_is_listed() -> None:
+    assert {"rees46", "retailrocket", "otto"} <= set(preset_names())

@@ -9,7 +9,15 @@ import orjson
 from config.settings import Settings
 from contract.wire import RawBatch
 from store.db import create_writer_engine, init_schema
-from store.summaries import has_schema, latest_alerts, ledger_totals, quarantine_by_reason
+from store.summaries import (
+    BatchOutcomes,
+    batch_outcomes,
+    has_schema,
+    latest_alerts,
+    latest_commit_ms,
+    ledger_totals,
+    quarantine_by_reason,
+)
 from workers.ingest import ingest_batch
 
 
@@ -70,4 +78,28 @@ def test_an_alert_is_written_once_per_crossing_not_per_batch(db_settings: Settin
     for k in range(5):
         ingest_batch(engine, RawBatch(f"k{k}", bot_batch(20 * k, 20), "t"), settings=db_settings)
     assert len(latest_alerts(engine)) == 1
+    engine.dispose()
+
+
+def test_batch_outcomes_and_the_latest_commit(db_settings: Settings) -> None:
+    engine = create_writer_engine(db_settings.resolved_database_url)
+    init_schema(engine)
+    assert latest_commit_ms(engine) is None
+    assert batch_outcomes(engine, batch_ids=["a"]) == BatchOutcomes()
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    good = orjson.dumps({"event_id": "e1", "user_id": "u", "action": "view", "timestamp": when.isoformat()})
+    old = orjson.dumps(
+        {"event_id": "e2", "user_id": "u", "action": "view", "timestamp": "1999-01-01T00:00:00Z"}
+    )
+    ingest_batch(engine, settings=db_settings, batch_id="a", raw_text=f"{good.decode()}\nnope", source="t")
+    ingest_batch(engine, settings=db_settings, batch_id="b", raw_text=f"{old.decode()}\nnah\n", source="t")
+    ingest_batch(engine, settings=db_settings, batch_id="c", raw_text="not mine", source="t")
+    outcomes = batch_outcomes(engine, batch_ids=["a", "b", "missing"])
+    assert (outcomes.committed, outcomes.received, outcomes.quarantined) == (2, 4, 3)
+    assert outcomes.reasons == {"not_json": 2, "timestamp_too_old": 1}
+    assert set(outcomes.examples) == set(outcomes.reasons)
+    assert "1999-01-01" in outcomes.examples["timestamp_too_old"]
+    assert batch_outcomes(engine, batch_ids=[]) == BatchOutcomes()
+    latest = latest_commit_ms(engine)
+    assert latest is not None and latest == ledger_totals(engine).last_committed_ms
     engine.dispose()

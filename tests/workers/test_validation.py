@@ -19,6 +19,7 @@ from workers.validation import (
     float_cents,
     normalise_text,
     parse_batch,
+    reject_batch,
     validate_line,
 )
 
@@ -307,6 +308,28 @@ def test_batch_keeps_every_non_blank_line_exactly_once() -> None:
         (5, Reason.UNKNOWN_ACTION),
     ]
     assert parsed.rejections[0].raw_text == "garbage"
+
+
+# Only JSON white space makes a line blank; str.strip() would also drop every one of the others.
+JSON_BLANK = ["", " ", "\t", "\r", " \t \r"]
+NOT_BLANK = ["\x0c", "\x1f", "\x0b", "\x1c", "\x85", "\u00a0", "\u2028", "\u3000", " \x0c\t"]
+
+
+@pytest.mark.parametrize("text", NOT_BLANK)
+def test_a_line_of_other_white_space_or_control_characters_is_a_line(text: str) -> None:
+    raw_text = "\n".join([line(event_id="a"), text, "", line(event_id="b")])
+    parsed = parse_batch(raw_text, LIMITS)
+    assert parsed.received == 3
+    assert [(r.line_no, r.reason, r.raw_text) for r in parsed.rejections] == [(2, Reason.NOT_JSON, text)]
+    rejected = reject_batch(raw_text, Reason.BATCH_TOO_LARGE, "too large")
+    assert [r.line_no for r in rejected.rejections] == [1, 2, 4]
+
+
+@pytest.mark.parametrize("text", JSON_BLANK)
+def test_a_line_of_json_white_space_is_blank(text: str) -> None:
+    raw_text = "\n".join([line(event_id="a"), text, line(event_id="b")])
+    assert parse_batch(raw_text, LIMITS).received == 2
+    assert reject_batch(raw_text, Reason.BATCH_TOO_LARGE, "too large").received == 2
 
 
 def test_carriage_returns_are_tolerated() -> None:
