@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from contract.wire import Reason, now_ms
+from contract.wire import RawBatch, Reason, now_ms
 from producer.early_warning import (
     LIVE_WINDOW_MS,
     REMEDIES,
@@ -58,7 +58,7 @@ def watch_of(settings: Settings, time: FakeTime, **options: int) -> FirstBatches
 
 
 def commit(store: Engine, settings: Settings, batch_id: str, lines: list[str]) -> None:
-    ingest_batch(store, settings=settings, batch_id=batch_id, raw_text="\n".join(lines), source="t")
+    ingest_batch(store, RawBatch(batch_id, "\n".join(lines), "t"), settings=settings)
 
 
 def test_every_reason_has_a_remedy() -> None:

@@ -91,9 +91,9 @@ def test_batch_outcomes_and_the_latest_commit(db_settings: Settings) -> None:
     old = orjson.dumps(
         {"event_id": "e2", "user_id": "u", "action": "view", "timestamp": "1999-01-01T00:00:00Z"}
     )
-    ingest_batch(engine, settings=db_settings, batch_id="a", raw_text=f"{good.decode()}\nnope", source="t")
-    ingest_batch(engine, settings=db_settings, batch_id="b", raw_text=f"{old.decode()}\nnah\n", source="t")
-    ingest_batch(engine, settings=db_settings, batch_id="c", raw_text="not mine", source="t")
+    ingest_batch(engine, RawBatch("a", f"{good.decode()}\nnope", "t"), settings=db_settings)
+    ingest_batch(engine, RawBatch("b", f"{old.decode()}\nnah\n", "t"), settings=db_settings)
+    ingest_batch(engine, RawBatch("c", "not mine", "t"), settings=db_settings)
     outcomes = batch_outcomes(engine, batch_ids=["a", "b", "missing"])
     assert (outcomes.committed, outcomes.received, outcomes.quarantined) == (2, 4, 3)
     assert outcomes.reasons == {"not_json": 2, "timestamp_too_old": 1}
