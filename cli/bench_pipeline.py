@@ -25,10 +25,11 @@ import redis
 from sqlalchemy import Engine, func, select
 
 from cli.bench_producer import MANIFEST, Staged, StagedBatch, peak_rss
-from cli.chaos import WorkerFleet, pending_messages, stop_process, wait_for
 from cli.services import cli_argv, start_logged
 from config.settings import Settings
 from contract.wire import now_ms
+from harness.fleet import WorkerFleet, stop_process, wait_for
+from harness.invariant import pending_messages
 from producer.generator import generate_batches, plan_run
 from producer.publisher import write_raw_batch
 from producer.reconcile import account_raw_logs

@@ -165,7 +165,7 @@ def chaos(
     settings = load_settings()
     if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
         raise fail(f"--data-dir {data_dir} is not empty: chaos needs a fresh directory.")
-    from cli.chaos import run_chaos
+    from harness.chaos import run_chaos
 
     code = run_chaos(
         settings,
