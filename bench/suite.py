@@ -45,7 +45,7 @@ def bench_dashboard(
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         bench_settings = settings.model_copy(update={"database_url": url, "redis_url": None})
         started = time.perf_counter()
-        seeded = seed_synthetic(url, events=events, users=users)
+        seeded = seed_synthetic(url, events=events, users=users, settings=bench_settings)
         seed_s = time.perf_counter() - started
         p95 = measure_refresh(bench_settings, repeats=repeats)
     return {
