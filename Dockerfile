@@ -10,10 +10,10 @@ WORKDIR /app
 
 # Dependencies in their own layer: a code change does not reinstall them.
 COPY pyproject.toml ./
-RUN for pkg in config contract producer workers dash_app store cli; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
+RUN for pkg in config contract producer workers dash_app store cli harness bench; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
     && pip install . \
     && pip uninstall --yes ecomrisk \
-    && rm -rf config contract producer workers dash_app store cli build ./*.egg-info
+    && rm -rf config contract producer workers dash_app store cli harness bench build ./*.egg-info
 
 COPY config ./config
 COPY contract ./contract
@@ -22,6 +22,8 @@ COPY workers ./workers
 COPY dash_app ./dash_app
 COPY store ./store
 COPY cli ./cli
+COPY harness ./harness
+COPY bench ./bench
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 # Not root; /data is created here so that a fresh named volume takes its owner.

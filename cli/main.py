@@ -165,7 +165,7 @@ def chaos(
     settings = load_settings()
     if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
         raise fail(f"--data-dir {data_dir} is not empty: chaos needs a fresh directory.")
-    from cli.chaos import run_chaos
+    from harness.chaos import run_chaos
 
     code = run_chaos(
         settings,
@@ -251,7 +251,7 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     settings = load_settings()
-    from cli.bench import BenchPlan, ledgers_ok, print_suite, run_suite, write_result
+    from bench.suite import BenchPlan, ledgers_ok, print_suite, run_suite, write_result
 
     try:
         plan = (BenchPlan.smoke() if smoke else BenchPlan()).with_options(
@@ -303,7 +303,7 @@ def bench_publish(
     """The producer process of `ecomrisk bench`: staged batches through the real Publisher."""
     settings = load_settings()
     require_broker(settings)
-    from cli.bench_producer import publish_staged
+    from bench.producer import publish_staged
 
     publish_staged(settings, staged, lines=lines, rate=rate, per_line_task=per_line_task, summary=summary)
 
@@ -319,8 +319,8 @@ def bench_dashboard(
 ) -> None:
     """p95 server time of every dashboard refresh callback on a freshly seeded SQLite file."""
     settings = load_settings()
-    from cli.bench import bench_dashboard as run
-    from cli.bench import print_dashboard, write_result
+    from bench.suite import bench_dashboard as run
+    from bench.suite import print_dashboard, write_result
 
     result = run(settings, events=events, users=users, repeats=repeats)
     print_dashboard(result, Console())

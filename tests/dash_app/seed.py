@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dash_app.bench import fill_required
+from bench.synthetic import fill_required
 from store.db import create_writer_engine, init_schema
 from store.models import ActivityRollup, Alert, Base, Batch, Event, QuarantinedLine, UserRisk
 from store.rollups import rebuild_activity_summaries

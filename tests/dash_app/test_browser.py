@@ -13,13 +13,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from bench.synthetic import seed_synthetic
 from cli.redis_server import free_port
 from config.settings import Settings
 from contract.wire import now_ms
 from dash_app import ids
 from dash_app import queries as q
 from dash_app.app import create_app
-from dash_app.bench import seed_synthetic
 from store.db import create_reader_engine
 from tests.dash_app.seed import XSS_LINE, add_rows, quarantined, user_risk
 from tests.support import REPO_ROOT

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from bench.synthetic import seed_synthetic
 from cli.redis_server import free_port
 from config.settings import Settings
 from dash_app import ids
 from dash_app.app import create_app
-from dash_app.bench import seed_synthetic
 from store.db import create_writer_engine, init_schema
 from tests.dash_app.test_live_pipeline import first_cell
 from tests.support import wait_until

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.chaos import WorkerFleet
 from config.settings import Settings
+from harness.fleet import WorkerFleet
 from tests.faults.harness import PrivateRedis
 
 

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from cli.chaos import Invariant, Settled, check_invariant, invariant_table, settle
 from config.settings import Settings
+from harness.invariant import Invariant, Settled, check_invariant, invariant_table, settle
 
 # Celery's line for a task that raised instead of retrying: the exception escaped.
 ESCAPED = "raised unexpected"
@@ -25,7 +25,7 @@ def describe(invariant: Invariant) -> str:
 
 
 def assert_invariant(settings: Settings, *, timeout_s: float = 60.0) -> tuple[Settled, Invariant]:
-    """Settle (drain, reconcile, drain), then assert every rule of cli.chaos.Invariant."""
+    """Settle (drain, reconcile, drain), then assert every rule of harness.invariant.Invariant."""
     # Raw lines = stored + duplicates + quarantined with 0 missing, no batch twice, every valid
     # event id stored, no dead letter left, and the store equal to the pandas recompute.
     settled = settle(settings, Console(file=io.StringIO()), timeout_s=timeout_s)

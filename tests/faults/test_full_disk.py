@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from cli.chaos import WorkerFleet
+from harness.fleet import WorkerFleet
 from store.db import create_reader_engine
 from store.summaries import ledger_totals
 from tests.faults.harness import PrivateRedis, fault_settings

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.chaos import WorkerFleet
 from cli.services import child_env, cli_argv
+from harness.fleet import WorkerFleet
 from producer.reconcile import count_event_lines, iter_raw_batches
 from tests.faults.harness import PrivateRedis, fault_settings
 from tests.faults.invariant import assert_invariant

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from cli.chaos import WorkerFleet, wait_drained
 from config.settings import Settings
 from contract.wire import now_ms
 from dash_app.queries import (
@@ -25,6 +24,8 @@ from dash_app.queries import (
     fetch_timeline,
     fetch_user_detail,
 )
+from harness.fleet import WorkerFleet
+from harness.invariant import wait_drained
 from store.db import create_reader_engine, sqlite_path
 from store.models import Event
 from tests.faults.harness import PrivateRedis, fault_settings

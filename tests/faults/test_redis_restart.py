@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.chaos import WorkerFleet
+from harness.fleet import WorkerFleet
 from tests.faults.harness import PrivateRedis, fault_settings
 from tests.faults.invariant import assert_invariant, database_conflicts
 from tests.faults.load import Load

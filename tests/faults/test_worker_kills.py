@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.chaos import WORKER_LOST, WorkerFleet
+from harness.fleet import WORKER_LOST, WorkerFleet
 from tests.faults.harness import PrivateRedis, fault_settings
 from tests.faults.invariant import assert_invariant, database_conflicts, escaped_errors
 from tests.faults.load import Load

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, select, text
 
+from bench.synthetic import fill_required
 from config.settings import Settings
-from dash_app.bench import fill_required
 from store.db import create_writer_engine, init_schema
 from store.models import Base, UserRisk
 from store.schema import current_revision, head_revision

@@ -27,8 +27,8 @@ from config.settings import Settings, hide_password
 from store.db import is_sqlite
 
 if TYPE_CHECKING:  # both load the whole pipeline: only `ecomrisk bench` itself needs them
-    from cli.bench_producer import Staged
-    from cli.bench_store import StoreFactory
+    from bench.producer import Staged
+    from bench.stores import StoreFactory
 
 DASHBOARD_FLOOR_MS = 150.0
 
@@ -37,13 +37,14 @@ def bench_dashboard(
     settings: Settings, *, events: int, users: int, repeats: int, workdir: Path | None = None
 ) -> dict[str, Any]:
     """Seed a fresh SQLite file with `events` events and time every refresh callback (p95, ms)."""
-    from dash_app.bench import measure_refresh, seed_synthetic
+    from bench.dashboard import measure_refresh
+    from bench.synthetic import seed_synthetic
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         bench_settings = settings.model_copy(update={"database_url": url, "redis_url": None})
         started = time.perf_counter()
-        seeded = seed_synthetic(url, events=events, users=users)
+        seeded = seed_synthetic(url, events=events, users=users, settings=bench_settings)
         seed_s = time.perf_counter() - started
         p95 = measure_refresh(bench_settings, repeats=repeats)
     return {
@@ -244,8 +245,8 @@ def _git_commit() -> str | None:
 
 def run_suite(base: Settings, plan: BenchPlan, console: Console, *, workdir: Path) -> dict[str, Any]:
     """Every figure of the performance issue from one command; returns them for the JSON file."""
-    from cli.bench_pipeline import run_naive, stage_batches
-    from cli.bench_store import StoreFactory
+    from bench.pipeline import run_naive, stage_batches
+    from bench.stores import StoreFactory
     from producer.generator import FLUSH_INTERVAL_S
 
     started = time.monotonic()
@@ -350,8 +351,8 @@ def measure_throughput(
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """One throughput run on a fresh store holding table_size events, and its same-run ceiling."""
-    from cli.bench_pipeline import run_pipeline
-    from cli.bench_store import measure_ceiling, seed_history
+    from bench.pipeline import run_pipeline
+    from bench.stores import measure_ceiling, seed_history
 
     name = f"w{workers}_t{table_size}"
     settings = fresh(name)
@@ -377,7 +378,7 @@ def measure_throughput(
 
 def measure_latency(settings: Settings, staged: Staged, plan: BenchPlan) -> dict[str, Any]:
     """Per-line latency from enqueue to stored at a fixed offered rate, after a warm-up."""
-    from cli.bench_pipeline import latency_percentiles, run_pipeline
+    from bench.pipeline import latency_percentiles, run_pipeline
 
     run = run_pipeline(
         settings,

@@ -24,11 +24,12 @@ import psutil
 import redis
 from sqlalchemy import Engine, func, select
 
-from cli.bench_producer import MANIFEST, Staged, StagedBatch, peak_rss
-from cli.chaos import WorkerFleet, pending_messages, stop_process, wait_for
+from bench.producer import MANIFEST, Staged, StagedBatch, peak_rss
 from cli.services import cli_argv, start_logged
 from config.settings import Settings
 from contract.wire import now_ms
+from harness.fleet import WorkerFleet, stop_process, wait_for
+from harness.invariant import pending_messages
 from producer.generator import generate_batches, plan_run
 from producer.publisher import write_raw_batch
 from producer.reconcile import account_raw_logs
@@ -370,16 +371,16 @@ def run_pipeline(
 
 def run_naive(settings: Settings, staged: Staged, *, lines: int, workers: int) -> dict[str, Any]:
     """One task per line through `workers` processes of the naive task; lines/s until the queue drains."""
-    from workers.naive import NAIVE_TASK
+    from bench import naive  # loads the workers' Celery app: only this run needs it
 
     run_dir = settings.data_dir
     assert settings.redis_url
     client: redis.Redis[bytes] = redis.Redis.from_url(settings.redis_url)
-    fleet = start_fleet(settings, run_dir / "logs", workers=workers, include=("workers.naive",))
+    fleet = start_fleet(settings, run_dir / "logs", workers=workers, include=(naive.__name__,))
     producer: ProducerProcess | None = None
     try:
         producer = ProducerProcess.start(
-            settings, staged, lines=lines, per_line_task=NAIVE_TASK, log=run_dir / "producer.log"
+            settings, staged, lines=lines, per_line_task=naive.NAIVE_TASK, log=run_dir / "producer.log"
         )
         quiet, end_ms = 0, 0
         progress_at, last_pending = time.monotonic(), -1

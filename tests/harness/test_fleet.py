@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 from sqlalchemy import func, select
 
-from cli.chaos import Pool, writers_filter
+from harness.fleet import Pool, writers_filter
 from store.db import create_writer_engine, hold_locks, init_schema
 from store.models import Batch
 

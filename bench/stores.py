@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from bench.synthetic import fill_required
 from store.db import (
     apply_writer_pragmas,
     create_reader_engine,
@@ -134,8 +135,6 @@ def seed_rows(count: int) -> Iterator[Row]:
 
 def seed_history(url: str, *, events: int) -> float:
     """Store `events` events of other users and their user_risk rows; returns the seconds it took."""
-    from dash_app.bench import fill_required  # dash is heavy to import
-
     started = time.perf_counter()
     bulk_insert(url, chunked(seed_rows(events), CHUNK_ROWS))
     users = -(-events // SEED_EVENTS_PER_USER)

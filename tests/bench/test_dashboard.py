@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
+from bench.dashboard import measure_refresh
+from bench.synthetic import seed_synthetic
 from config.settings import Settings
 from dash_app import queries as q
-from dash_app.bench import measure_refresh, seed_synthetic
 from dash_app.callbacks import REGIONS
 from store.models import ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
 

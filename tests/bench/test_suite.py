@@ -1,11 +1,10 @@
-"""Pure pieces of `ecomrisk bench`: counts on the command line, per-part rates, latency percentiles."""
+"""Pure pieces of the benchmark suite: counts on the command line, the plan, verdicts against floors."""
 
 from __future__ import annotations
 
 import pytest
 
-from cli.bench import BenchPlan, parse_counts, verdict
-from cli.bench_pipeline import Seen, latency_percentiles, segment_rates
+from bench.suite import BenchPlan, parse_counts, verdict
 
 
 @pytest.mark.parametrize(
@@ -45,29 +44,6 @@ def test_the_primary_worker_count_fits_the_cores(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert BenchPlan(workers=(1, 2, 4)).primary_workers == 2
     assert BenchPlan(workers=(4, 8)).primary_workers == 4
-
-
-def test_segments_split_the_lines_in_fifths_in_commit_order() -> None:
-    # 10 batches of 100 lines, one stored every second after the first enqueue at 0.
-    seen = [Seen(at_ms=1000 * (i + 1), received=100, produced_ms=0) for i in reversed(range(10))]
-    segments = segment_rates(seen, start_ms=0)
-    assert [s["lines"] for s in segments] == ["0-20%", "20-40%", "40-60%", "60-80%", "80-100%"]
-    assert [s["lines_per_s"] for s in segments] == [100.0] * 5
-
-
-def test_a_part_stored_within_one_poll_has_no_rate() -> None:
-    seen = [Seen(at_ms=500, received=100, produced_ms=0) for _ in range(5)]
-    assert segment_rates(seen, start_ms=0)[1]["lines_per_s"] is None
-
-
-def test_latency_is_weighted_by_lines_and_skips_the_warm_up() -> None:
-    seen = [
-        Seen(at_ms=5_000, received=500, produced_ms=0),  # warm-up: left out
-        Seen(at_ms=1_100, received=99, produced_ms=1_000),
-        Seen(at_ms=1_900, received=1, produced_ms=1_000),
-    ]
-    figures = latency_percentiles(seen, skip_until_ms=1_000)
-    assert figures["lines_measured"] == 100 and figures["p50_ms"] == 100.0 and figures["max_ms"] == 900.0
 
 
 @pytest.mark.parametrize(

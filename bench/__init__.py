@@ -1,0 +1,1 @@
+"""Benchmarks of `ecomrisk bench`: figures printed, never timed tests; kept out of the product packages."""

@@ -1,0 +1,1 @@
+"""Tests of the fault harness's probes: which worker process is inside a write transaction."""
