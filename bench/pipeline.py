@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select
 from bench.producer import MANIFEST, Staged, StagedBatch, peak_rss
 from cli.services import cli_argv, start_logged
 from config.settings import Settings
-from contract.wire import now_ms
+from contract.wire import is_blank_line, now_ms
 from harness.fleet import WorkerFleet, stop_process, wait_for
 from harness.invariant import pending_messages
 from producer.generator import generate_batches, plan_run
@@ -53,7 +53,7 @@ def stage_batches(settings: Settings, directory: Path, *, events: int, seed: int
     staged = []
     for batch in generate_batches(config, count=events):
         write_raw_batch(directory, batch.batch_id, "\n".join(batch.texts))
-        lines = sum(1 for text in batch.texts if text.strip())  # blank lines are not received
+        lines = sum(1 for text in batch.texts if not is_blank_line(text))  # blank lines are not received
         staged.append(
             StagedBatch(batch.batch_id, lines, dict(Counter(line.expected for line in batch.lines)))
         )

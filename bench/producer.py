@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from contract.wire import broker_client, now_ms
+from contract.wire import broker_client, is_blank_line, now_ms
 from producer.publisher import Publisher
 from producer.reconcile import RAW_SUFFIX
 
@@ -119,7 +119,7 @@ def publish_staged(
         for text in texts:
             if sent >= lines:
                 break
-            if text.strip():
+            if not is_blank_line(text):
                 app.send_task(per_line_task, args=[text], queue=settings.queue_name, retry=False)
                 sent += 1
     last_ms = now_ms()
