@@ -114,7 +114,12 @@ class Alert(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     batch_id: Mapped[str] = mapped_column(String(128))
 
-    __table_args__ = (Index("ix_alerts_created", "created_ms"),)
+    __table_args__ = (
+        Index("ix_alerts_created", "created_ms"),
+        # A user's alerts (review history, allow-list), and a batch's alerts (webhook fan-out).
+        Index("ix_alerts_user", "user_id", "id"),
+        Index("ix_alerts_batch", "batch_id"),
+    )
 
 
 class AlertReview(Base):

@@ -20,7 +20,9 @@ _KEY = sa.String(256).with_variant(sa.String(256, collation="C"), "postgresql")
 
 
 def upgrade() -> None:
-    """Create alert_reviews, alert_state, allow_list and webhook_deliveries."""
+    """Create alert_reviews, alert_state, allow_list and webhook_deliveries; index alerts by user and batch."""
+    op.create_index("ix_alerts_user", "alerts", ["user_id", "id"])
+    op.create_index("ix_alerts_batch", "alerts", ["batch_id"])
     op.create_table(
         "alert_reviews",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -81,3 +83,5 @@ def downgrade() -> None:
     op.drop_index("ix_alert_reviews_user", table_name="alert_reviews")
     op.drop_index("ix_alert_reviews_alert", table_name="alert_reviews")
     op.drop_table("alert_reviews")
+    op.drop_index("ix_alerts_batch", table_name="alerts")
+    op.drop_index("ix_alerts_user", table_name="alerts")
