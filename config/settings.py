@@ -218,7 +218,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Timeout of each webhook POST phase (s)."
     )
     webhook_max_attempts: int = Field(
-        default=8, ge=1, description="Attempts before a delivery is dead-lettered."
+        default=12, ge=1, description="Attempts before a delivery is dead-lettered."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubled per attempt, at most 300 s (s)."
     )
     webhook_sweep_s: float = Field(
         default=15.0,

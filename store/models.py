@@ -189,6 +189,7 @@ class WebhookDelivery(Base):
     last_attempt_ms: Mapped[int | None] = mapped_column(BigInteger)
     lease_until_ms: Mapped[int | None] = mapped_column(BigInteger, doc="An attempt is in flight until then.")
     next_attempt_ms: Mapped[int | None] = mapped_column(BigInteger, doc="When the next retry is due.")
+    queued_ms: Mapped[int | None] = mapped_column(BigInteger, doc="When the outbox sweep last sent it again.")
     delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
     dead_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Dead-lettered after the last attempt.")
 

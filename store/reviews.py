@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, and_, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.db import hold_locks, write_transaction
@@ -53,8 +53,8 @@ class NotFalsePositive(Exception):
     """Only a user with an alert resolved as false_positive can be allow-listed."""
 
 
-def upsert(conn: Connection, table: Any) -> Insert:
-    """The dialect's INSERT, which has on_conflict_do_update."""
+def upsert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT, which has on_conflict_do_update (typed Any: the two dialects' classes differ)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
@@ -100,7 +100,7 @@ def record_review(
                 set_={"status": status, "label": label, "review_id": review_id, "reviewed_ms": at_ms},
             )
         )
-    return Review(id=review_id, **values)  # type: ignore[arg-type]
+    return Review(id=review_id, **values)
 
 
 def allow_user(
@@ -112,7 +112,7 @@ def allow_user(
     note: str | None,
     at_ms: int,
 ) -> AllowListed:
-    """Allow-list a user until expires_ms; raise NotFalsePositive unless an alert of theirs was resolved so."""
+    """Allow-list a user until expires_ms; NotFalsePositive unless an alert of theirs was resolved so."""
     with write_transaction(engine) as conn:
         hold_locks(conn, "store", ["all"], shared=True)  # the order every batch takes its locks in
         hold_locks(conn, "user", [user_id])
@@ -137,7 +137,9 @@ def allow_user(
             "note": note,
             "created_ms": at_ms,
         }
-        entry_id = conn.execute(insert(AllowListEntry).values(values).returning(AllowListEntry.id)).scalar_one()
+        entry_id = conn.execute(
+            insert(AllowListEntry).values(values).returning(AllowListEntry.id)
+        ).scalar_one()
     return AllowListed(id=entry_id, **values)  # type: ignore[arg-type]
 
 

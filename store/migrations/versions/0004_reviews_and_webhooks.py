@@ -20,7 +20,7 @@ _KEY = sa.String(256).with_variant(sa.String(256, collation="C"), "postgresql")
 
 
 def upgrade() -> None:
-    """Create alert_reviews, alert_state, allow_list and webhook_deliveries; index alerts by user and batch."""
+    """Create alert_reviews, alert_state, allow_list, webhook_deliveries; index alerts by user, batch."""
     op.create_index("ix_alerts_user", "alerts", ["user_id", "id"])
     op.create_index("ix_alerts_batch", "alerts", ["batch_id"])
     op.create_table(
@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("last_attempt_ms", sa.BigInteger(), nullable=True),
         sa.Column("lease_until_ms", sa.BigInteger(), nullable=True),
         sa.Column("next_attempt_ms", sa.BigInteger(), nullable=True),
+        sa.Column("queued_ms", sa.BigInteger(), nullable=True),
         sa.Column("delivered_ms", sa.BigInteger(), nullable=True),
         sa.Column("dead_ms", sa.BigInteger(), nullable=True),
     )
