@@ -93,6 +93,17 @@ def dashboard(
 
 
 @app.command()
+def api(
+    port: Annotated[int | None, typer.Option(help="Port; default ECOMRISK_API_PORT.")] = None,
+) -> None:
+    """Serve the score and review API (FastAPI, uvicorn) on ECOMRISK_API_HOST; OpenAPI at /api/v1/openapi.json."""
+    settings = load_settings()
+    from api.app import run  # here: FastAPI and the store are heavy to import
+
+    run(settings, port or settings.api_port)
+
+
+@app.command()
 def status(
     alerts: Annotated[int, typer.Option(min=0, help="How many recent alerts to list.")] = 10,
 ) -> None:
