@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from cli.errors import fail, load_settings, require_broker
 from cli.produce import import_file, produce
 from cli.services import child_env, flower_argv, worker_argv
 from cli.supervisor import run_stack
+from cli.webhooks import webhooks_app
 from config.settings import Settings, hide_password
 from contract.wire import Reason
 
@@ -28,6 +31,7 @@ app = typer.Typer(
 )
 app.command("produce")(produce)
 app.command("import")(import_file)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def exec_with_settings(argv: list[str], settings: Settings) -> None:
@@ -96,7 +100,7 @@ def dashboard(
 def api(
     port: Annotated[int | None, typer.Option(help="Port; default ECOMRISK_API_PORT.")] = None,
 ) -> None:
-    """Serve the score and review API (FastAPI, uvicorn) on ECOMRISK_API_HOST; OpenAPI at /api/v1/openapi.json."""
+    """Serve the score and review API (FastAPI) on ECOMRISK_API_HOST; OpenAPI at /api/v1/openapi.json."""
     settings = load_settings()
     from api.app import run  # here: FastAPI and the store are heavy to import
 
@@ -126,25 +130,48 @@ def status(
         raise typer.Exit(1)
 
 
+class EvaluationSource(StrEnum):
+    """What `evaluate` scores stored risk against."""
+
+    LABELS = "labels"
+    REVIEWS = "reviews"
+
+
 @app.command()
 def evaluate(
     labels: Annotated[
         Path | None, typer.Option(help="Labels CSV; default <ECOMRISK_DATA_DIR>/labels.csv.")
     ] = None,
+    source: Annotated[
+        EvaluationSource,
+        typer.Option(
+            help="labels: the producer's personas; reviews: the analysts' labels of resolved alerts."
+        ),
+    ] = EvaluationSource.LABELS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON instead (reviews).")
+    ] = False,
 ) -> None:
-    """Compare stored risk with the producer's ground-truth personas: confusion matrix, F1, FPR."""
+    """Score stored risk against ground-truth personas (confusion, F1, FPR) or analyst reviews (precision)."""
     settings = load_settings()
-    from cli.reports import open_store, print_evaluation
+    from cli.reports import open_store, print_evaluation, print_review_precision
     from workers.evaluation import evaluate as score
-    from workers.evaluation import load_labels, load_predictions
+    from workers.evaluation import load_labels, load_predictions, load_review_labels, review_precision
 
     console = Console()
     path = labels or settings.labels_path
-    if not path.exists():
+    if source is EvaluationSource.LABELS and not path.exists():
         raise fail(f"No labels file at {path}: run `ecomrisk produce` first.")
     engine = open_store(settings, console)
     if engine is None:
         raise typer.Exit(1)
+    if source is EvaluationSource.REVIEWS:
+        result = review_precision(load_review_labels(engine))
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        else:
+            print_review_precision(result, console)
+        return
     print_evaluation(score(load_labels(path), load_predictions(engine)), path, console)
 
 
