@@ -15,6 +15,8 @@ from store.reviews import NotFalsePositive, allow_user
 
 router = APIRouter(prefix="/users", tags=["users"])
 
+# A path parameter that may hold "/" (sent as %2F, which the router sees decoded); the routes with a
+# suffix (/events, /reviews, /allow-list) come before the plain one, which is declared last.
 UserId = Annotated[str, Path(min_length=1, max_length=256, description="The user id, percent-encoded.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
 ERRORS = schemas.error_responses(401, 403, 422)
@@ -64,17 +66,7 @@ def list_users(
     return schemas.UserPage(items=page, next_cursor=next_cursor)
 
 
-@router.get("/{user_id}", response_model=schemas.UserRisk, responses=NOT_FOUND)
-def get_user(state: State, _caller: Reader, user_id: UserId) -> schemas.UserRisk:
-    """A user's current score, band and kind, lifetime peak, markers, first and last seen, counts."""
-    found = queries.read_user(state.reader, user_id=user_id, now_ms=now_ms())
-    if found is None:
-        raise _unknown(user_id)
-    row, until = found
-    return views.user_risk(row, until)
-
-
-@router.get("/{user_id}/events", response_model=schemas.EventList, responses=NOT_FOUND)
+@router.get("/{user_id:path}/events", response_model=schemas.EventList, responses=NOT_FOUND)
 def get_events(
     state: State, _caller: Reader, user_id: UserId, limit: Limit = DEFAULT_LIMIT
 ) -> schemas.EventList:
@@ -87,7 +79,7 @@ def get_events(
     )
 
 
-@router.get("/{user_id}/reviews", response_model=schemas.ReviewList, responses=NOT_FOUND)
+@router.get("/{user_id:path}/reviews", response_model=schemas.ReviewList, responses=NOT_FOUND)
 def get_reviews(
     state: State, _caller: Reader, user_id: UserId, limit: Limit = DEFAULT_LIMIT
 ) -> schemas.ReviewList:
@@ -99,7 +91,7 @@ def get_reviews(
 
 
 @router.post(
-    "/{user_id}/allow-list",
+    "/{user_id:path}/allow-list",
     response_model=schemas.AllowListOut,
     status_code=201,
     responses=schemas.error_responses(401, 403, 404, 409, 422),
@@ -124,3 +116,13 @@ def allow_list_user(
     except NotFalsePositive as exc:
         raise HTTPException(409, str(exc)) from None
     return schemas.AllowListOut.model_validate(entry, from_attributes=True)
+
+
+@router.get("/{user_id:path}", response_model=schemas.UserRisk, responses=NOT_FOUND)
+def get_user(state: State, _caller: Reader, user_id: UserId) -> schemas.UserRisk:
+    """A user's current score, band and kind, lifetime peak, markers, first and last seen, counts."""
+    found = queries.read_user(state.reader, user_id=user_id, now_ms=now_ms())
+    if found is None:
+        raise _unknown(user_id)
+    row, until = found
+    return views.user_risk(row, until)

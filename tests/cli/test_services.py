@@ -72,7 +72,9 @@ def test_webhook_worker_and_beat_run_only_with_endpoints(full_settings: Settings
     assert list(services) == ["worker", "flower", "api", "dashboard", "webhooks", "beat"]
     argv = list(services["webhooks"].argv)
     assert argv[argv.index("-Q") + 1] == "hooks"  # its own queue, never the ingest queue
-    assert any(a.startswith("--schedule=") and a.endswith("celerybeat-schedule") for a in services["beat"].argv)
+    assert any(
+        a.startswith("--schedule=") and a.endswith("celerybeat-schedule") for a in services["beat"].argv
+    )
 
 
 @pytest.mark.parametrize(
