@@ -1,13 +1,15 @@
-"""Real parts for the API and webhook tests: crafted traffic, an `ecomrisk api` process, a webhook receiver."""
+"""Real parts for the API and webhook tests: crafted traffic, `ecomrisk api`, a webhook receiver."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,12 +138,12 @@ def client(base_url: str, token: str | None = REVIEW_TOKEN) -> httpx.Client:
 
 
 @contextmanager
-def celery_process(settings: Settings, argv: list[str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m workers ...` (a webhook worker, celery beat) for the duration of the block."""
+def running(settings: Settings, argv: list[str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process (a webhook worker, celery beat) with these settings, leading its own group, for the block."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers", *argv],
+            argv,
             env=settings_env(settings),
             cwd=REPO_ROOT,
             stdout=out,
@@ -151,13 +153,18 @@ def celery_process(settings: Settings, argv: list[str], *, log: Path) -> Iterato
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the leader, a wait, then SIGKILL to whatever is left of its group."""
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 # --- a webhook receiver ------------------------------------------------------------------------------
