@@ -76,6 +76,20 @@ def traffic(users: dict[str, str], *, start_ms: int = BASE_MS) -> list[str]:
     return lines
 
 
+def recrossing_phases(user_id: str, *, start_ms: int = BASE_MS) -> list[list[str]]:
+    """Three batches of one user: a bot burst (high), a long calm stretch (back to low), a burst again (high).
+
+    Calm: 40 slow, alternating gaps bring the rapid share under its threshold and the regularity
+    markers off, leaving only the lifetime burst; ten rapid events then lift the rapid share again.
+    """
+    burst = event_lines(user_id, BOT_GAPS, start_ms=start_ms)
+    calm_start = start_ms + sum(BOT_GAPS)
+    calm = event_lines(user_id, [60_000, 300_000] * 20, start_ms=calm_start, first=len(burst))[1:]
+    again_start = calm_start + 20 * 360_000
+    again = event_lines(user_id, [1_500] * 10, start_ms=again_start, first=len(burst) + len(calm))[1:]
+    return [burst, calm, again]
+
+
 def publish(settings: Settings, batches: list[list[str]], *, source: str = "api-test") -> int:
     """Publish the batches through the real producer path (raw log, then queue); return how many."""
     publisher = Publisher(broker_client(settings), settings)
