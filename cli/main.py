@@ -262,6 +262,12 @@ def bench(
     dashboard_repeats: Annotated[
         int | None, typer.Option(min=3, help="Timed runs per dashboard callback; default 20.")
     ] = None,
+    api_requests: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Timed API requests of each kind on each dashboard store; 0 skips; default 200."
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -304,6 +310,7 @@ def bench(
             dashboard_events=dashboard_events,
             dashboard_users=dashboard_users,
             dashboard_repeats=dashboard_repeats,
+            api_requests=api_requests,
             database_url=database_url,
             seed=seed,
         )
@@ -351,16 +358,19 @@ def bench_dashboard(
     events: Annotated[int, typer.Option(min=1000, help="Events to seed.")] = 1_000_000,
     users: Annotated[int, typer.Option(min=10, help="Users to seed.")] = 300_000,
     repeats: Annotated[int, typer.Option(min=3, help="Timed runs per callback.")] = 20,
+    api_requests: Annotated[
+        int, typer.Option(min=0, help="Also time this many API requests of each kind; 0 skips them.")
+    ] = 0,
     output: Annotated[Path, typer.Option(help="Where to write the JSON figures.")] = Path(
         "artifacts/bench-dashboard.json"
     ),
 ) -> None:
-    """p95 server time of every dashboard refresh callback on a freshly seeded SQLite file."""
+    """p95 server time of every dashboard refresh callback (and the API) on a freshly seeded SQLite file."""
     settings = load_settings()
     from bench.suite import bench_dashboard as run
     from bench.suite import print_dashboard, write_result
 
-    result = run(settings, events=events, users=users, repeats=repeats)
+    result = run(settings, events=events, users=users, repeats=repeats, api_requests=api_requests)
     print_dashboard(result, Console())
     write_result(result, output)
 
