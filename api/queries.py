@@ -127,15 +127,18 @@ def list_alerts(
 ) -> Sequence[Any]:
     """Up to `limit` alerts newest first (by id), with their state; status 'open' means never reviewed."""
     query = select(*_ALERT_COLUMNS).outerjoin(AlertState, AlertState.alert_id == Alert.id)
+    key: Any = Alert.id
     if status == "open":
         query = query.where(AlertState.alert_id.is_(None))
     elif status is not None:
+        # Walk ix_alert_state_status (status, alert_id): the same order, no sort of every match.
         query = query.where(AlertState.status == status)
+        key = AlertState.alert_id
     if user_id is not None:
         query = query.where(Alert.user_id == user_id)
     if before_id is not None:
-        query = query.where(Alert.id < before_id)
-    query = query.order_by(Alert.id.desc()).limit(limit)
+        query = query.where(key < before_id)
+    query = query.order_by(key.desc()).limit(limit)
     with engine.connect() as conn:
         return conn.execute(query).all()
 
