@@ -553,20 +553,37 @@ class AlertFeed:
     problem: str | None = None
 
 
+# An alert with its review state: the feed and the drill-down read the same columns.
+_ALERT_COLUMNS = (
+    Alert.id,
+    Alert.user_id,
+    Alert.created_ms,
+    Alert.score,
+    Alert.risk_kind,
+    Alert.reasons,
+    AlertState.status,
+    AlertState.label,
+)
+
+
+def _alert_row(r: Any) -> AlertRow:
+    return AlertRow(
+        id=r.id,
+        user_id=r.user_id,
+        created_ms=r.created_ms,
+        score=r.score,
+        risk_kind=r.risk_kind,
+        reasons=top_marker_names(r.reasons, limit=10),
+        status=r.status or "open",
+        label=r.label,
+    )
+
+
 @_unavailable_as(lambda problem: AlertFeed(problem=problem))
 def fetch_alerts(*, engine: Engine, limit: int = 50, status: str | None = None) -> AlertFeed:
     """The newest `limit` alerts with their reason names and review status; status 'open': never reviewed."""
     stmt = (
-        select(
-            Alert.id,
-            Alert.user_id,
-            Alert.created_ms,
-            Alert.score,
-            Alert.risk_kind,
-            Alert.reasons,
-            AlertState.status,
-            AlertState.label,
-        )
+        select(*_ALERT_COLUMNS)
         .outerjoin(AlertState, AlertState.alert_id == Alert.id)
         .order_by(Alert.created_ms.desc(), Alert.id.desc())
         .limit(limit)
@@ -577,21 +594,7 @@ def fetch_alerts(*, engine: Engine, limit: int = 50, status: str | None = None) 
         stmt = stmt.where(AlertState.status == status)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return AlertFeed(
-        rows=tuple(
-            AlertRow(
-                id=r.id,
-                user_id=r.user_id,
-                created_ms=r.created_ms,
-                score=r.score,
-                risk_kind=r.risk_kind,
-                reasons=top_marker_names(r.reasons, limit=10),
-                status=r.status or "open",
-                label=r.label,
-            )
-            for r in rows
-        )
-    )
+    return AlertFeed(rows=tuple(_alert_row(r) for r in rows))
 
 
 # --- pipeline health ------------------------------------------------------------------------------
@@ -777,10 +780,7 @@ def fetch_user_reviews(*, engine: Engine, user_id: str, now_ms: int, limit: int 
     """The user's newest alerts and reviews, read through the user indexes of alerts and alert_reviews."""
     with engine.connect() as conn:
         alerts = conn.execute(
-            select(
-                Alert.id, Alert.user_id, Alert.created_ms, Alert.score, Alert.risk_kind, Alert.reasons,
-                AlertState.status, AlertState.label,
-            )
+            select(*_ALERT_COLUMNS)
             .outerjoin(AlertState, AlertState.alert_id == Alert.id)
             .where(Alert.user_id == user_id)
             .order_by(Alert.id.desc())
@@ -801,19 +801,7 @@ def fetch_user_reviews(*, engine: Engine, user_id: str, now_ms: int, limit: int 
             )
         ).scalar()
     return UserReviews(
-        alerts=tuple(
-            AlertRow(
-                id=r.id,
-                user_id=r.user_id,
-                created_ms=r.created_ms,
-                score=r.score,
-                risk_kind=r.risk_kind,
-                reasons=top_marker_names(r.reasons, limit=10),
-                status=r.status or "open",
-                label=r.label,
-            )
-            for r in alerts
-        ),
+        alerts=tuple(_alert_row(r) for r in alerts),
         history=tuple(ReviewEntry(*r) for r in history),
         allow_listed_until_ms=until,
     )

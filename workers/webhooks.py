@@ -157,17 +157,7 @@ def deliver(
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     at = clock()
-    if attempt.number >= rules.max_attempts:
-        log.record_failure(
-            engine,
-            alert_id=alert_id,
-            endpoint=key,
-            status_code=status,
-            error=error,
-            at_ms=at,
-            next_attempt_ms=None,
-        )
-        return DeliveryResult(Outcome.DEAD, status_code=status, error=error)
+    dead = attempt.number >= rules.max_attempts
     delay = backoff_s(attempt.number, rules.backoff_s)
     log.record_failure(
         engine,
@@ -176,8 +166,10 @@ def deliver(
         status_code=status,
         error=error,
         at_ms=at,
-        next_attempt_ms=at + round(delay * 1000),
+        next_attempt_ms=None if dead else at + round(delay * 1000),  # None: dead-lettered
     )
+    if dead:
+        return DeliveryResult(Outcome.DEAD, status_code=status, error=error)
     return DeliveryResult(Outcome.RETRY, status_code=status, error=error, retry_in_s=delay)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import httpx
 import orjson
 
 from cli.redis_server import free_port
+from cli.services import cli_argv, start_logged
 from cli.supervisor import answers
 from config.settings import Settings
 from contract.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify_signature
@@ -27,7 +27,7 @@ from contract.wire import broker_client, now_ms
 from producer.publisher import Publisher
 from store.db import create_reader_engine, open_writer
 from store.summaries import ledger_totals
-from tests.support import REPO_ROOT, settings_env, wait_until
+from tests.support import wait_until
 
 READ_TOKEN = "bi-read-token-0123456789"
 REVIEW_TOKEN = "ops-review-token-0123456789"
@@ -120,29 +120,12 @@ def api_server(settings: Settings, *, log: Path | None = None) -> Iterator[str]:
     """A real `ecomrisk api` process on a free port; yields its base URL."""
     port = free_port()
     log = log or settings.data_dir / "api.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
-            env=settings_env(settings),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with running(settings, cli_argv("api", "--port", str(port)), log=log) as process:
         wait_until(
             lambda: answers("127.0.0.1", port) or process.poll() is not None, timeout_s=60, what="the API"
         )
         assert process.poll() is None, log.read_text(errors="replace")
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def client(base_url: str, token: str | None = REVIEW_TOKEN) -> httpx.Client:
@@ -154,16 +137,7 @@ def client(base_url: str, token: str | None = REVIEW_TOKEN) -> httpx.Client:
 @contextmanager
 def running(settings: Settings, argv: list[str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A process (a webhook worker, celery beat) with these settings, leading its own group, for the block."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            argv,
-            env=settings_env(settings),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(argv, settings, log)  # its own session and process group
     try:
         yield process
     finally:

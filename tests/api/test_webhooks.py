@@ -128,6 +128,8 @@ def test_each_alert_reaches_each_endpoint_once_signed(
                 what="deliveries",
             )
             time.sleep(3 * settings.webhook_sweep_s)  # sweeps run meanwhile and must send nothing again
+        # The fast path announced the batch's alerts right after its commit.
+        assert "ecomrisk.dispatch_alerts" in (tmp_path / "logs" / "webhooks.log").read_text()
         assert_delivered_once(settings, plain, alerts)
         assert_delivered_once(settings, slack, alerts)
         assert len(plain.posts) == len(slack.posts) == len(alerts)
@@ -209,24 +211,22 @@ def test_kill_9_mid_delivery_and_a_redis_restart_still_deliver_once(
         settings = hook_settings(tmp_path, server.url, database_url, [receiver.url], webhook_timeout_s=2.0)
         prepare_store(settings)
         logs = tmp_path / "logs"
-        with (
-            celery_worker(settings, name="ingest"),
-            running(settings, beat_argv(settings), log=logs / "beat.log"),
-        ):
-            worker = subprocess.Popen(
-                webhook_worker_argv(settings), env=settings_env(settings), cwd=REPO_ROOT,
-                stdout=(logs / "webhooks-1.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+        with ExitStack() as stack:
+            stack.enter_context(celery_worker(settings, name="ingest"))
+            stack.enter_context(running(settings, beat_argv(settings), log=logs / "beat.log"))
+            worker = stack.enter_context(
+                running(settings, webhook_worker_argv(settings), log=logs / "w1.log")
+            )
             wait_for_batches(settings, publish(settings, [traffic(BOTS)]))
             alerts = alert_rows(settings)
             assert receiver.first_post.wait(60), "no delivery started"
-            time.sleep(0.5)  # both pool processes are inside a POST now
-            os.killpg(worker.pid, signal.SIGKILL)
+            time.sleep(0.5)  # the pool processes are inside their POSTs now
+            os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool, mid-delivery
             worker.wait()
             in_flight = {p.delivery_id for p in receiver.posts}
             receiver.hold_s = 0.0
             server.restart(down_s=1.0)  # whatever was queued for the webhook worker is gone
-            with running(settings, webhook_worker_argv(settings), log=logs / "webhooks-2.log"):
+            with running(settings, webhook_worker_argv(settings), log=logs / "w2.log"):
                 wait_until(lambda: len(receiver.accepted) == len(alerts), timeout_s=180, what="every alert")
                 time.sleep(3 * settings.webhook_sweep_s)
         assert_delivered_once(settings, receiver, alerts)
