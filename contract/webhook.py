@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import time
 from typing import Any
+from urllib.parse import quote
 
 SIGNATURE_HEADER = "X-Ecomrisk-Signature"
 DELIVERY_HEADER = "X-Ecomrisk-Delivery"
@@ -82,8 +83,6 @@ def verify_signature(
 
 def user_path(user_id: str) -> str:
     """The API path of a user, percent-encoded."""
-    from urllib.parse import quote
-
     return f"/api/v1/users/{quote(user_id, safe='')}"
 
 

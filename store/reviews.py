@@ -53,7 +53,7 @@ class NotFalsePositive(Exception):
     """Only a user with an alert resolved as false_positive can be allow-listed."""
 
 
-def upsert(conn: Connection, table: Any) -> Any:
+def dialect_insert(conn: Connection, table: Any) -> Any:
     """The dialect's INSERT, which has on_conflict_do_update (typed Any: the two dialects' classes differ)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
@@ -86,7 +86,7 @@ def record_review(
             "created_ms": at_ms,
         }
         review_id = conn.execute(insert(AlertReview).values(values).returning(AlertReview.id)).scalar_one()
-        state = upsert(conn, AlertState.__table__).values(
+        state = dialect_insert(conn, AlertState.__table__).values(
             alert_id=alert_id,
             status=status,
             label=label,

@@ -1,8 +1,9 @@
 """The webhook delivery log: one row per alert and endpoint, every write one short transaction.
 
-The alert row is the outbox. A delivery row appears at the first attempt; an attempt first takes a
-lease on its row (committed before the POST), so two copies of the same task never POST at once,
-and a worker killed mid-POST leaves a lease that expires and lets the sweep send again.
+The alert row is the outbox. A delivery row appears at the first attempt (or when the sweep sends
+the alert again); an attempt first takes a lease on its row (committed before the POST), so two
+copies of the same task never POST at once, and a worker killed mid-POST leaves a lease that
+expires and lets the sweep send again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 
 from store.db import write_transaction
 from store.models import Alert, WebhookDelivery
-from store.reviews import upsert
+from store.reviews import dialect_insert
 
 ERROR_CHARS = 500
 
@@ -76,7 +77,7 @@ def begin_attempt(
         if alert is None:
             return None
         conn.execute(
-            upsert(conn, WebhookDelivery.__table__)
+            dialect_insert(conn, WebhookDelivery.__table__)
             .values(alert_id=alert_id, endpoint=endpoint, host=host[:256], attempts=0)
             .on_conflict_do_nothing(index_elements=["alert_id", "endpoint"])
         )
@@ -210,7 +211,7 @@ def mark_queued(engine: Engine, items: Sequence[tuple[int, str, str]], *, at_ms:
     if not items:
         return
     with write_transaction(engine) as conn:
-        statement = upsert(conn, WebhookDelivery.__table__)
+        statement = dialect_insert(conn, WebhookDelivery.__table__)
         conn.execute(
             statement.on_conflict_do_update(
                 index_elements=["alert_id", "endpoint"], set_={"queued_ms": statement.excluded.queued_ms}
