@@ -187,8 +187,9 @@ REGIONS: dict[str, tuple[str, list[Output], Callable[[Deps], tuple[Any, ...]]]] 
         refresh_alerts,
     ),
 }
-# Registered with its status filter as a second input; `bench` times it over all alerts.
-FILTERED_REGIONS = {"alerts": ids.ALERTS_STATUS}
+# Regions with more inputs than their interval, passed on to refresh after deps; `bench` calls
+# refresh(deps) alone (the alerts feed unfiltered).
+REGION_INPUTS: dict[str, list[Input]] = {"alerts": [Input(ids.ALERTS_STATUS, "value")]}
 
 DRILL_OUTPUTS = [
     Output(ids.DRILL_PANEL, "className"),
@@ -230,14 +231,20 @@ function(n) {{
 
 
 def _register_region(
-    app: Dash, deps: Deps, interval_id: str, outputs: list[Output], refresh: Callable[[Deps], Any]
+    app: Dash,
+    deps: Deps,
+    interval_id: str,
+    outputs: list[Output],
+    refresh: Callable[..., Any],
+    inputs: Sequence[Input] = (),
 ) -> None:
-    def tick(_n_intervals: int) -> Any:
-        return refresh(deps)
+    def tick(_n_intervals: int, *values: Any) -> Any:
+        return refresh(deps, *values)
 
     app.callback(
         outputs,
         Input(interval_id, "n_intervals"),
+        *inputs,
         running=[(Output(interval_id, "disabled"), True, False)],  # the pile-up guard
     )(tick)
 
@@ -245,17 +252,7 @@ def _register_region(
 def register_callbacks(app: Dash, deps: Deps) -> None:
     """Wire every region, the risk grid, row selection and the drill-down to `app`."""
     for name, (interval_id, outputs, refresh) in REGIONS.items():
-        if name not in FILTERED_REGIONS:
-            _register_region(app, deps, interval_id, outputs, refresh)
-
-    @app.callback(
-        REGIONS["alerts"][1],
-        Input(ids.ALERTS_INTERVAL, "n_intervals"),
-        Input(ids.ALERTS_STATUS, "value"),
-        running=[(Output(ids.ALERTS_INTERVAL, "disabled"), True, False)],
-    )
-    def alerts(_n_intervals: int, status: str | None) -> tuple[Any, ...]:
-        return refresh_alerts(deps, status)
+        _register_region(app, deps, interval_id, outputs, refresh, REGION_INPUTS.get(name, ()))
 
     @app.callback(
         Output(ids.RISK_GRID, "getRowsResponse"),
