@@ -43,6 +43,7 @@ from producer.simulation import SimEvent, Timeline
 
 # A partly filled batch is published after this long, so a slow stream still flows (s).
 FLUSH_INTERVAL_S = 0.25
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +125,8 @@ def plan_run(
     """Decide population, pacing and time window; only `--count` without `--rate` runs unpaced.
 
     A paced run starts now (or at `start`) and follows the wall clock. A counted run is a
-    cohort of whole lives that ends at now (or starts at `start`): it spans the longest life in
-    the mix, weeks for the default one.
+    cohort of whole lives that ends at the last UTC midnight (or starts at `start`): it spans
+    the longest life in the mix in whole days, six weeks for the default one.
     """
     mix = mix or DEFAULT_MIX
     now = now or datetime.now(UTC)
@@ -139,7 +140,9 @@ def plan_run(
         start_ms = horizon_ms = utc_ms(start or now)
     else:
         window_ms = cohort_window_ms(mix)
-        start_ms = utc_ms(start) if start is not None else utc_ms(now) - window_ms
+        # Ending at a UTC midnight keeps a seed's run the same whatever the time of day.
+        end_ms = utc_ms(now) // _DAY_MS * _DAY_MS
+        start_ms = utc_ms(start) if start is not None else end_ms - window_ms
         horizon_ms = start_ms + window_ms
         cohort = plan_cohort(
             mix, seed=seed, count_events=count or 0, start_ms=start_ms, window_ms=window_ms, users=users

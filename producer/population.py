@@ -2,8 +2,10 @@
 
 A counted run (`--count` without `--rate`) is a cohort: users drawn from the mix, each with a
 home offset, a join time and the number of events it contributes, placed so that every life
-ends at or before the run's end (now, by default). The run spans the longest life in the mix,
-so a sub-type whose history takes weeks shows all of it, inside the worker's accepted window.
+ends at or before the run's end (by default the last UTC midnight, so that a seed gives the
+same run all day: lives keep to local hours, which a start at another time of day would
+move). The run spans the longest life in the mix in whole days, so a sub-type whose history
+takes weeks shows all of it, inside the worker's accepted window.
 A paced run keeps a fixed population of slots, each refilled by a newcomer of the same
 sub-type, met at a random moment of its life as if the population had run for ever.
 """
@@ -122,8 +124,9 @@ def assign_slots(mix: Mix, users: int, rng: random.Random) -> tuple[str, ...]:
 
 
 def cohort_window_ms(mix: Mix) -> int:
-    """How long before its end a cohort starts: the longest life in the mix, and a margin."""
-    return max(scenario(name).max_life_ms for name in mix.present()) + _WINDOW_MARGIN_MS
+    """How long before its end a cohort starts: the longest life in the mix and a margin, in whole days."""
+    longest_ms = max(scenario(name).max_life_ms for name in mix.present()) + _WINDOW_MARGIN_MS
+    return -(-longest_ms // DAY_MS) * DAY_MS
 
 
 def plan_cohort(

@@ -128,7 +128,14 @@ def test_unpaced_run_ends_at_or_before_now(settings: Settings) -> None:
     assert max(stamps) <= now
     # The run spans the longest life of the mix (weeks), and no further back.
     assert min(stamps) >= datetime.fromtimestamp(config.start_ms / 1000, UTC)
-    assert config.horizon_ms == utc_ms(now)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert config.horizon_ms == utc_ms(midnight)
+
+
+def test_a_seed_gives_the_same_run_at_any_time_of_the_same_day(settings: Settings) -> None:
+    morning = plan_run(settings, count=3000, seed=14, now=START.replace(hour=0, minute=1))
+    evening = plan_run(settings, count=3000, seed=14, now=START.replace(hour=23, minute=59))
+    assert morning == evening
 
 
 def test_paced_and_counted_runs_are_told_apart(settings: Settings) -> None:
