@@ -132,6 +132,8 @@ def evaluate(
     from workers.evaluation import load_labels, load_predictions
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a file or a pipe keeps the wide per-sub-type table whole
     path = labels or settings.labels_path
     if not path.exists():
         raise fail(f"No labels file at {path}: run `ecomrisk produce` first.")

@@ -121,8 +121,10 @@ def sub_type_table(result: Evaluation) -> Table:
         "share",
         "median score",
     ):
-        table.add_column(column, justify="left" if column in ("persona", "sub-type") else "right")
-    table.add_column("markers of the misjudged")
+        table.add_column(
+            column, justify="left" if column in ("persona", "sub-type") else "right", no_wrap=True
+        )
+    table.add_column("markers of the misjudged", overflow="fold")
     for row in result.by_sub_type.itertuples(index=False):
         table.add_row(
             str(row.persona),
