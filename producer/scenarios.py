@@ -87,6 +87,15 @@ def _later_day_bound_ms(days: IntRange) -> float:
     return (days[1] - 0.5) * DAY_MS + DAY_MS
 
 
+def _on_days_bound_ms(sessions: int, days: IntRange, session_ms: float) -> int:
+    """The longest life of at most `sessions` sessions, each on a day `days` after the last.
+
+    The first waits up to a day for its local window; each session lasts at most session_ms.
+    """
+    later = (sessions - 1) * (_later_day_bound_ms(days) + session_ms)
+    return int(DAY_MS + session_ms + later)
+
+
 def _human_session(
     rng: random.Random, t_ms: float, session: int, events: int, median_s: float, mode: Mode = Mode.BROWSE
 ) -> Iterator[Step]:
@@ -223,8 +232,7 @@ class EveningShopper:
     def max_life_ms(self) -> int:
         """The wait for the first evening, the later evenings, every visit at its longest."""
         visit_ms = (self.events_per_visit[1] - 1) * _CAP_MS
-        later = (self.evenings[1] - 1) * (_later_day_bound_ms(self.days_between) + visit_ms)
-        return int(DAY_MS + visit_ms + later)
+        return _on_days_bound_ms(self.evenings[1], self.days_between, visit_ms)
 
     def life(self, rng: random.Random, join_ms: int, offset_min: int) -> Iterator[Step]:
         """One visit on each of a few evenings."""
@@ -310,8 +318,7 @@ class GiftShopper:
     def max_life_ms(self) -> int:
         """The wait for the first evening, the later evenings, every visit at its longest."""
         visit_ms = self.checkouts[1] * (self.steps_per_checkout[1] + 1) * _CAP_MS
-        later = (self.evenings[1] - 1) * (_later_day_bound_ms(self.days_between) + visit_ms)
-        return int(DAY_MS + visit_ms + later)
+        return _on_days_bound_ms(self.evenings[1], self.days_between, visit_ms)
 
     def life(self, rng: random.Random, join_ms: int, offset_min: int) -> Iterator[Step]:
         """Evening visits made of browse-then-checkout rounds."""
@@ -359,8 +366,7 @@ class RecreationalBettor:
     def max_life_ms(self) -> int:
         """The wait for the first session, the later ones, every session at its longest."""
         visit_ms = (self.steps_per_session[1] - 1) * _CAP_MS
-        later = (self.sessions[1] - 1) * (_later_day_bound_ms(self.days_between) + visit_ms)
-        return int(DAY_MS + visit_ms + later)
+        return _on_days_bound_ms(self.sessions[1], self.days_between, visit_ms)
 
     def life(self, rng: random.Random, join_ms: int, offset_min: int) -> Iterator[Step]:
         """Short sessions of flat bets on a few days."""
@@ -475,8 +481,7 @@ class StakeChaser:
     def max_life_ms(self) -> int:
         """The wait for the first night, the later nights, every session at its longest."""
         session_ms = self.session_min[1] * MINUTE_MS
-        later = (self.sessions[1] - 1) * (_later_day_bound_ms(self.days_between) + session_ms)
-        return int(DAY_MS + session_ms + later)
+        return _on_days_bound_ms(self.sessions[1], self.days_between, session_ms)
 
     def life(self, rng: random.Random, join_ms: int, offset_min: int) -> Iterator[Step]:
         """Long late-night sessions of fast bets whose stakes follow the session's losses."""
@@ -563,8 +568,7 @@ class NightOwlGambler:
     def max_life_ms(self) -> int:
         """The wait for the first night, the later nights, every night at its longest."""
         night_ms = window_length_ms((self.night[0], self.night_ends_hour)) + self.session_min[1] * MINUTE_MS
-        later = (self.nights[1] - 1) * (_later_day_bound_ms(self.days_between) + night_ms)
-        return int(DAY_MS + night_ms + later)
+        return _on_days_bound_ms(self.nights[1], self.days_between, night_ms)
 
     def life(self, rng: random.Random, join_ms: int, offset_min: int) -> Iterator[Step]:
         """Nights of repeated betting sessions, the stake rising with each session."""
