@@ -9,6 +9,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pytest
 
@@ -16,9 +17,26 @@ from contract.wire import utc_ms
 from producer.catalogue import build_catalogue
 from producer.personas import HOUR_MS, MINUTE_MS, Mode, Persona, Step, local_hour
 from producer.population import cohort_steps, cohort_window_ms, events_per_user, plan_cohort
-from producer.scenarios import DEFAULT_MIX, SCENARIOS, AgentPool, Mix, scenario
+from producer.scenarios import (
+    DEFAULT_MIX,
+    SCENARIOS,
+    AgentPool,
+    HeadlessAgent,
+    LoyalRegular,
+    MachineBurst,
+    Mix,
+    NightOwlGambler,
+    QuickPager,
+    RecreationalBettor,
+    Relapse,
+    Scenario,
+    StakeChaser,
+    TirelessMimic,
+    scenario,
+)
 from producer.simulation import SimEvent, Timeline
 
+S = TypeVar("S", bound=Scenario)
 START_MS = utc_ms(datetime(2026, 1, 5, 0, 0, tzinfo=UTC))
 DAY_MS = 24 * HOUR_MS
 
@@ -38,6 +56,13 @@ class Life:
     def local_hours(self) -> list[float]:
         """The local hour of every step."""
         return [local_hour(s.ts_ms, self.offset_min) for s in self.steps]
+
+
+def library(kind: type[S]) -> S:
+    """The library's instance of a sub-type class, with its parameters."""
+    found = SCENARIOS[kind.name]
+    assert isinstance(found, kind)
+    return found
 
 
 def lives(name: str, users: int) -> list[Life]:
@@ -170,7 +195,7 @@ def test_a_persona_share_rescales_its_sub_types_and_a_sub_type_share_sets_one() 
 
 
 def test_quick_pagers_make_a_few_quick_clicks_in_short_visits() -> None:
-    kind = scenario("quick_pager")
+    kind = library(QuickPager)
     page_gaps: list[float] = []
     visit_gaps = 0
     for life in lives("quick_pager", 300):
@@ -196,7 +221,7 @@ def test_evening_shoppers_shop_in_the_local_evening_which_is_the_utc_night() -> 
 
 
 def test_loyal_regulars_make_many_short_visits_over_weeks() -> None:
-    kind = scenario("loyal_regular")
+    kind = library(LoyalRegular)
     spans, visits = [], []
     for life in lives("loyal_regular", 200):
         sessions = life.sessions()
@@ -219,7 +244,7 @@ def test_gift_shoppers_check_out_several_times_at_human_pace() -> None:
 
 
 def test_recreational_bettors_keep_flat_modest_stakes() -> None:
-    kind = scenario("recreational_bettor")
+    kind = library(RecreationalBettor)
     for life in lives("recreational_bettor", 200):
         stakes = [s.amount for s in life.steps if s.amount is not None]
         if len(stakes) >= 2:
@@ -232,7 +257,7 @@ def test_recreational_bettors_keep_flat_modest_stakes() -> None:
 
 
 def test_stake_chasers_bet_every_few_seconds_for_an_hour_late_at_night_with_rising_stakes() -> None:
-    kind = scenario("stake_chaser")
+    kind = library(StakeChaser)
     rising = ratios = 0
     medians = []
     for life in lives("stake_chaser", 150):
@@ -253,7 +278,7 @@ def test_stake_chasers_bet_every_few_seconds_for_an_hour_late_at_night_with_risi
 
 
 def test_night_owl_gamblers_hold_repeated_sessions_in_one_local_night_which_is_the_utc_day() -> None:
-    kind = scenario("night_owl_gambler")
+    kind = library(NightOwlGambler)
     for life in lives("night_owl_gambler", 200):
         assert life.offset_min in (480, 540)
         assert all(in_hours(h, 23, 6) for h in life.local_hours())
@@ -269,7 +294,7 @@ def test_night_owl_gamblers_hold_repeated_sessions_in_one_local_night_which_is_t
 
 
 def test_relapse_is_weeks_of_calm_then_a_final_chasing_night() -> None:
-    kind = scenario("relapse")
+    kind = library(Relapse)
     for life in lives("relapse", 150):
         *calm, episode = life.sessions()
         calm_steps = [s for v in calm for s in v]
@@ -285,7 +310,7 @@ def test_relapse_is_weeks_of_calm_then_a_final_chasing_night() -> None:
 
 
 def test_machine_bursts_are_dozens_of_irregular_sub_second_actions() -> None:
-    kind = scenario("machine_burst")
+    kind = library(MachineBurst)
     for life in lives("machine_burst", 150):
         bursts = [list(g) for _, g in itertools.groupby(life.steps, key=lambda s: (s.session, s.burst))]
         for burst in bursts:
@@ -305,7 +330,7 @@ def test_poisson_scrapers_are_fast_with_memoryless_gaps() -> None:
 
 
 def test_tireless_mimics_copy_human_think_times_but_never_rest() -> None:
-    kind = scenario("tireless_mimic")
+    kind = library(TirelessMimic)
     for life in lives("tireless_mimic", 60):
         span_h = (life.steps[-1].ts_ms - life.steps[0].ts_ms) / HOUR_MS
         assert span_h >= kind.active_hours[0] - 0.5
@@ -324,7 +349,7 @@ def test_headless_agents_name_their_tool_and_wait_a_randomised_delay() -> None:
     )
     agents = {e.fields["user_agent"] for e in events_of("headless_agent")}
     assert agents and all(tools.search(a) for a in agents)
-    kind = scenario("headless_agent")
+    kind = library(HeadlessAgent)
     for life in lives("headless_agent", 150):
         gaps = [g for v in life.sessions() for g in gaps_s(v)]
         low, high = kind.delay_spread
