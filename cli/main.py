@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -120,21 +121,31 @@ def evaluate(
     labels: Annotated[
         Path | None, typer.Option(help="Labels CSV; default <ECOMRISK_DATA_DIR>/labels.csv.")
     ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+    ] = None,
 ) -> None:
-    """Compare stored risk with the producer's ground-truth personas: confusion matrix, F1, FPR."""
+    """Compare stored risk with the ground-truth labels: F1, FPR, kind, per sub-type, markers, scores."""
     settings = load_settings()
     from cli.reports import open_store, print_evaluation
     from workers.evaluation import evaluate as score
     from workers.evaluation import load_labels, load_predictions
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a file or a pipe keeps the wide per-sub-type table whole
     path = labels or settings.labels_path
     if not path.exists():
         raise fail(f"No labels file at {path}: run `ecomrisk produce` first.")
     engine = open_store(settings, console)
     if engine is None:
         raise typer.Exit(1)
-    print_evaluation(score(load_labels(path), load_predictions(engine)), path, console)
+    result = score(load_labels(path), load_predictions(engine))
+    print_evaluation(result, path, console)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"figures written to {json_path}")
 
 
 @app.command()

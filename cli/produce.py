@@ -25,8 +25,8 @@ from producer.importer import FileFormat, ImportSummary, detect_format, parse_re
 from producer.importer import import_file as import_path
 from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
-from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
+from producer.scenarios import DEFAULT_MIX, SCENARIOS
 from store.db import create_reader_engine
 
 BatchSize = Annotated[
@@ -59,11 +59,18 @@ def produce(
     ] = None,
     batch_size: BatchSize = None,
     users: Annotated[
-        int | None, typer.Option(min=1, help="Concurrent users (default: sized from the rate).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Concurrent users of a paced run, or the users of a --count run (default: sized from it).",
+        ),
     ] = None,
     persona: Annotated[
         list[str] | None,
-        typer.Option(help="Persona share, e.g. --persona bot=0.2 (repeat; normal, impulsive, bot)."),
+        typer.Option(
+            help="Share of users, e.g. --persona bot=0.2 (a persona: its sub-types keep their proportions) "
+            f"or --persona stake_chaser=0.05 (a sub-type: {', '.join(SCENARIOS)}). Repeat."
+        ),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -72,7 +79,7 @@ def produce(
     no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
     progress: Progress = True,
 ) -> None:
-    """Simulate shoppers, impulsive buyers and bots, and publish their events for ingestion."""
+    """Simulate shoppers, gamblers and bots of every sub-type, and publish their events for ingestion."""
     settings = _settings(batch_size)
     try:
         rates = FaultRates.none() if no_faults else FaultRates()
@@ -84,7 +91,7 @@ def produce(
             seed=seed,
             start=_parse_start(start) if start else None,
             users=users,
-            mix=PersonaMix().with_shares(parse_assignments(persona or [])),
+            mix=DEFAULT_MIX.with_shares(parse_assignments(persona or [])),
             rates=rates.with_rates(parse_assignments(fault or [])),
         )
     except ValueError as exc:
@@ -219,7 +226,8 @@ def _describe_run(summary: RunSummary, settings: Settings) -> str:
     quarantined = {k: n for k, n in expected.items() if k not in set(Outcome)}
     reasons = ", ".join(f"{k} {n:,}" for k, n in sorted(quarantined.items()))
     lines = [
-        f"Run {summary.run_id} (seed {summary.seed}, {summary.population:,} concurrent users)"
+        f"Run {summary.run_id} (seed {summary.seed}, {summary.population:,} "
+        + ("users)" if summary.cohort else "concurrent users)")
         + (" - interrupted" if summary.interrupted else ""),
         f"Published {summary.batches:,} batches, {summary.lines:,} lines from "
         f"{summary.events:,} events: {summary.first_batch} .. {summary.last_batch}",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +56,23 @@ def test_produce_publishes_a_seeded_run(cli: typer.Typer, live_settings: Setting
     assert sorted(p.stem for p in live_settings.raw_dir.iterdir()) == sorted(ids)
     assert "Run s5" in result.output and str(live_settings.labels_path) in result.output
     assert "not_json" in result.output
-    assert live_settings.labels_path.read_text().startswith("user_id,persona\n")
+    assert live_settings.labels_path.read_text().startswith("user_id,persona,sub_type\n")
+
+
+def test_produce_mixes_personas_and_sub_types(cli: typer.Typer, live_settings: Settings) -> None:
+    # A persona share rescales its sub-types; a sub-type share sets that one alone.
+    mix = ["--persona", "normal=0", "--persona", "bot=0", "--persona", "impulsive=0"]
+    mix += ["--persona", "quick_pager=3", "--persona", "headless_agent=1"]
+    args = ["produce", "--count", "3000", "--seed", "6", "--no-progress", "--no-faults", *mix]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    with live_settings.labels_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    sub_types = Counter(row["sub_type"] for row in rows)
+    assert set(sub_types) == {"quick_pager", "headless_agent"}
+    assert {row["persona"] for row in rows if row["sub_type"] == "headless_agent"} == {"bot"}
+    # Shares are of users: three quick pagers to one headless agent, give or take the last user.
+    assert 2 <= sub_types["quick_pager"] / sub_types["headless_agent"] <= 4
 
 
 def test_produce_refuses_bad_options(cli: typer.Typer) -> None:
@@ -62,6 +80,8 @@ def test_produce_refuses_bad_options(cli: typer.Typer) -> None:
     assert result.exit_code != 0 and "unknown fault" in result.output
     result = CliRunner().invoke(cli, ["produce", "--count", "5", "--persona", "bot"])
     assert result.exit_code != 0 and "NAME=NUMBER" in result.output
+    result = CliRunner().invoke(cli, ["produce", "--count", "5", "--persona", "robot=0.5"])
+    assert result.exit_code != 0 and "unknown persona or sub-type" in result.output
 
 
 def test_import_rees46_twice_reuses_the_batch_ids(cli: typer.Typer, live_settings: Settings) -> None:
