@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from config.settings import Settings
+from contract.wire import RawBatch
 from producer.generator import generate_batches, plan_run
 from producer.labels import LabelWriter
 from store.db import create_writer_engine, init_schema
@@ -29,7 +30,7 @@ def test_evaluate_prints_every_sub_type_and_writes_the_same_figures_as_json(tmp_
     for batch in generate_batches(config, count=20_000):
         labels.write(batch.new_users)
         raw = "\n".join(batch.texts)
-        ingest_batch(engine, settings=settings, batch_id=batch.batch_id, raw_text=raw, source="test")
+        ingest_batch(engine, RawBatch(batch.batch_id, raw, "test"), settings=settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
     env.update(
         {"ECOMRISK_DATA_DIR": str(settings.data_dir), "ECOMRISK_DATABASE_URL": settings.resolved_database_url}
