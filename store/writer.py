@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from contract.wire import Rejection, now_ms
+from contract.wire import LIVE, BatchMode, Rejection, now_ms
 from store.db import hold_locks
 from store.driver import CHUNK, execute_many, fetch_many, marks
 from store.models import Alert, Base, Batch, QuarantinedLine, UserRisk
@@ -102,8 +102,9 @@ def insert_ledger_row(
     produced_ms: int | None,
     at_ms: int,
     max_event_ts_ms: int | None,
+    mode: BatchMode = LIVE,
 ) -> None:
-    """Record the batch in the ledger: received = stored_new + duplicates + quarantined."""
+    """Record the batch and its mode in the ledger: received = stored_new + duplicates + quarantined."""
     conn.execute(
         insert(Batch),
         {
@@ -117,6 +118,10 @@ def insert_ledger_row(
             # Just before commit, so produced_ms -> committed_ms is the whole end-to-end latency.
             "committed_ms": max(at_ms, now_ms()),
             "max_event_ts_ms": max_event_ts_ms,
+            # A replay of a held line judges it as its batch was judged (workers.replay).
+            "historical": mode.historical,
+            "history_end_ms": mode.history_end_ms,
+            "unpriced_purchases": mode.unpriced_purchases,
         },
     )
 
