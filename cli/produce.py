@@ -27,6 +27,7 @@ from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
+from producer.timestamps import format_timestamp
 from store.db import create_reader_engine
 
 BatchSize = Annotated[
@@ -127,14 +128,38 @@ def import_file(
     timestamp_format: Annotated[
         str | None, typer.Option(help="strptime format of the source timestamps.")
     ] = None,
+    default_zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of source times without one, and the local offset of epoch times: an IANA name"
+            " (Europe/Berlin), an offset (+02:00) or UTC; a --map zone=COLUMN value wins."
+        ),
+    ] = None,
     assume_utc: Annotated[
-        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC.")
+        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC (--default-zone UTC).")
+    ] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical",
+            help="A file of history: no past window; times must not lie beyond the file's newest event"
+            " or the workers' clock (plus ECOMRISK_MAX_FUTURE_SKEW_S).",
+        ),
+    ] = False,
+    unpriced_purchases: Annotated[
+        bool,
+        typer.Option(
+            "--unpriced-purchases",
+            help="The export's purchases carry no price: store them without an amount (counted, no spend).",
+        ),
     ] = False,
     batch_size: BatchSize = None,
     progress: Progress = True,
 ) -> None:
     """Publish a file: our NDJSON or JSON as is, other exports through a column mapping."""
     settings = _settings(batch_size)
+    if assume_utc and default_zone:
+        raise typer.BadParameter("--assume-utc is --default-zone UTC: give one of them")
     try:
         column_mapping = resolve_mapping(
             preset=preset,
@@ -142,7 +167,7 @@ def import_file(
             columns=map_ or [],
             values=value or [],
             timestamp_format=timestamp_format,
-            assume_utc=assume_utc,
+            default_zone="UTC" if assume_utc else default_zone,
         )
         record_path = records or (column_mapping.records if column_mapping else None)
         keys = parse_record_path(record_path) if record_path else None
@@ -162,6 +187,8 @@ def import_file(
                 mapping=column_mapping,
                 file_format=file_format,
                 records=keys,
+                historical=historical,
+                unpriced_purchases=unpriced_purchases,
                 progress=progress,
                 watch=FirstBatchesWatch(engine),
                 on_warning=_print_warning,
@@ -245,6 +272,16 @@ def _describe_import(summary: ImportSummary, settings: Settings) -> str:
             f" {parents.empty:,} with an empty list (no lines), {parents.malformed:,} without a list"
             " (published as read, one line each)"
         )
+    mode = summary.mode
+    if mode.historical:
+        newest = (
+            "no line has a readable time"
+            if mode.history_end_ms is None
+            else f"newest event {format_timestamp(mode.history_end_ms)}"
+        )
+        lines.append(f"Historical: no past window; {newest}")
+    if mode.unpriced_purchases:
+        lines.append("Purchases without an amount are stored without one (counted, no spend)")
     lines += [
         f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
         f"Raw batches: {settings.raw_dir}",
