@@ -125,8 +125,12 @@ class QuarantinedLine(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(String(128))
     line_no: Mapped[int] = mapped_column(Integer)
+    # The reason it fails with now: a replay that finds another reason changes these two.
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
+    # What it was quarantined for when it arrived; never changed.
+    first_reason: Mapped[str] = mapped_column(String(32))
+    first_detail: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str] = mapped_column(Text)
     quarantined_ms: Mapped[int] = mapped_column(BigInteger)
     released_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Set when a replay accepted it.")
