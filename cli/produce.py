@@ -178,6 +178,8 @@ def import_file(
         raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
     engine = create_reader_engine(settings.resolved_database_url)
+    if historical:
+        typer.echo(f"--historical: reading {file.name} once for its newest event first", err=True)
     try:
         with refusal_reported():
             summary = import_path(
