@@ -142,8 +142,8 @@ def import_file(
         bool,
         typer.Option(
             "--historical",
-            help="A file of history: no past window; times must not lie beyond the file's newest event"
-            " or the workers' clock (plus ECOMRISK_MAX_FUTURE_SKEW_S).",
+            help="A file of history: no past window; no time beyond the earlier of the file's newest"
+            " event and the workers' clock (plus ECOMRISK_MAX_FUTURE_SKEW_S).",
         ),
     ] = False,
     unpriced_purchases: Annotated[
