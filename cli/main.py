@@ -363,14 +363,32 @@ app.add_typer(quarantine_app, name="quarantine")
 def quarantine_replay(
     reason: Annotated[Reason | None, typer.Option(help="Only lines held for this reason.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Report what would be released; change nothing.")] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical", help="Judge every line as a file of history (no past window), whatever its batch."
+        ),
+    ] = False,
+    unpriced_purchases: Annotated[
+        bool,
+        typer.Option("--unpriced-purchases", help="Store purchases without an amount (counted, no spend)."),
+    ] = False,
 ) -> None:
-    """Validate held lines again with the current settings; store (once) and release those that pass."""
+    """Validate held lines again, each in its batch's mode; store (once) and release those that pass."""
     settings = load_settings()
     from store.db import open_writer
     from workers.replay import replay_quarantine
 
     engine = open_writer(settings)
-    typer.echo(replay_quarantine(engine, settings=settings, reason=reason, dry_run=dry_run).summary())
+    report = replay_quarantine(
+        engine,
+        settings=settings,
+        reason=reason,
+        dry_run=dry_run,
+        historical=historical,
+        unpriced_purchases=unpriced_purchases,
+    )
+    typer.echo(report.summary())
 
 
 if __name__ == "__main__":

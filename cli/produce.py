@@ -27,6 +27,7 @@ from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
 from producer.publisher import BrokerAuthError, Publisher
 from producer.scenarios import DEFAULT_MIX, SCENARIOS
+from producer.timestamps import format_timestamp
 from store.db import create_reader_engine
 
 BatchSize = Annotated[
@@ -134,14 +135,38 @@ def import_file(
     timestamp_format: Annotated[
         str | None, typer.Option(help="strptime format of the source timestamps.")
     ] = None,
+    default_zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of source times without one, and the local offset of epoch times: an IANA name"
+            " (Europe/Berlin), an offset (+02:00) or UTC; a --map zone=COLUMN value wins."
+        ),
+    ] = None,
     assume_utc: Annotated[
-        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC.")
+        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC (--default-zone UTC).")
+    ] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical",
+            help="A file of history: no past window; no time beyond the earlier of the file's newest"
+            " event and the workers' clock (plus ECOMRISK_MAX_FUTURE_SKEW_S).",
+        ),
+    ] = False,
+    unpriced_purchases: Annotated[
+        bool,
+        typer.Option(
+            "--unpriced-purchases",
+            help="The export's purchases carry no price: store them without an amount (counted, no spend).",
+        ),
     ] = False,
     batch_size: BatchSize = None,
     progress: Progress = True,
 ) -> None:
     """Publish a file: our NDJSON or JSON as is, other exports through a column mapping."""
     settings = _settings(batch_size)
+    if assume_utc and default_zone:
+        raise typer.BadParameter("--assume-utc is --default-zone UTC: give one of them")
     try:
         column_mapping = resolve_mapping(
             preset=preset,
@@ -149,7 +174,7 @@ def import_file(
             columns=map_ or [],
             values=value or [],
             timestamp_format=timestamp_format,
-            assume_utc=assume_utc,
+            default_zone="UTC" if assume_utc else default_zone,
         )
         record_path = records or (column_mapping.records if column_mapping else None)
         keys = parse_record_path(record_path) if record_path else None
@@ -160,6 +185,8 @@ def import_file(
         raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
     engine = create_reader_engine(settings.resolved_database_url)
+    if historical:
+        typer.echo(f"--historical: reading {file.name} once for its newest event first", err=True)
     try:
         with refusal_reported():
             summary = import_path(
@@ -169,6 +196,8 @@ def import_file(
                 mapping=column_mapping,
                 file_format=file_format,
                 records=keys,
+                historical=historical,
+                unpriced_purchases=unpriced_purchases,
                 progress=progress,
                 watch=FirstBatchesWatch(engine),
                 on_warning=_print_warning,
@@ -253,6 +282,16 @@ def _describe_import(summary: ImportSummary, settings: Settings) -> str:
             f" {parents.empty:,} with an empty list (no lines), {parents.malformed:,} without a list"
             " (published as read, one line each)"
         )
+    mode = summary.mode
+    if mode.historical:
+        newest = (
+            "no line has a readable time"
+            if mode.history_end_ms is None
+            else f"newest event {format_timestamp(mode.history_end_ms)}"
+        )
+        lines.append(f"Historical: no past window; {newest}")
+    if mode.unpriced_purchases:
+        lines.append("Purchases without an amount are stored without one (counted, no spend)")
     lines += [
         f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
         f"Raw batches: {settings.raw_dir}",

@@ -13,7 +13,14 @@ from config.settings import Settings
 from contract.wire import REASON_DESCRIPTIONS, Reason
 from producer.reconcile import RawAccount, account_raw_logs
 from store.db import create_reader_engine, sqlite_path
-from store.summaries import LedgerTotals, has_schema, latest_alerts, ledger_totals, quarantine_by_reason
+from store.summaries import (
+    LedgerTotals,
+    has_schema,
+    latest_alerts,
+    ledger_totals,
+    quarantine_by_reason,
+    quarantine_first_reasons,
+)
 from workers.evaluation import Evaluation
 
 
@@ -72,12 +79,15 @@ def print_status(settings: Settings, console: Console, *, dead_letters: int | No
     console.print(
         status_table(ledger_totals(engine), account_raw_logs(settings.raw_dir, engine), dead_letters)
     )
-    reasons = Table(title="Quarantine by reason")
+    reasons = Table(title="Quarantine by reason (the one each line fails with now)")
     reasons.add_column("reason")
     reasons.add_column("lines", justify="right")
     reasons.add_column("meaning")
+    reasons.add_column("first held as")
+    history = quarantine_first_reasons(engine)  # lines a replay found failing for another reason
     for reason, count in quarantine_by_reason(engine).items():
-        reasons.add_row(reason, f"{count:,}", describe_reason(reason))
+        earlier = ", ".join(f"{first} {n:,}" for first, n in sorted(history.get(reason, {}).items()))
+        reasons.add_row(reason, f"{count:,}", describe_reason(reason), earlier)
     console.print(reasons)
     feed = Table(title="Latest alerts (entered the high band)")
     for column in ("time", "user", "score", "kind", "reasons"):

@@ -17,6 +17,7 @@ from cli.produce import import_file, produce
 from config.settings import Settings, get_settings
 from contract.wire import now_ms
 from producer.importer import file_digest
+from producer.timestamps import format_timestamp
 from store.db import create_reader_engine
 from store.summaries import batch_outcomes
 from tests.producer.exports import otto_lines, retailrocket_csv, seeded_events
@@ -112,6 +113,53 @@ def test_import_otto_with_its_preset_publishes_each_nested_event(
     assert refused.exit_code != 0 and "needs a JSON or NDJSON file" in refused.output
 
 
+def test_import_historical_says_so_and_every_message_carries_the_mode(
+    cli: typer.Typer, live_settings: Settings, tmp_path: Path
+) -> None:
+    events = seeded_events(
+        seed=3,
+        users=range(5),
+        per_user=4,
+        start_ms=1_433_221_332_117,
+        kinds=("view", "transaction"),
+        weights=(3, 1),
+    )
+    path = tmp_path / "events.csv"
+    path.write_text(retailrocket_csv(events, seed=3))
+    args = [
+        "import",
+        str(path),
+        "--preset",
+        "retailrocket",
+        "--historical",
+        "--batch-size",
+        "7",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    newest = max(e.ts_ms for e in events)
+    assert f"Historical: no past window; newest event {format_timestamp(newest)}" in result.stdout
+    assert "Purchases without an amount are stored without one" in result.stdout
+    client = redis.Redis.from_url(live_settings.redis_url or "")
+    bodies = [task_message_body(json.loads(raw))[1] for raw in client.lrange(live_settings.queue_name, 0, -1)]
+    assert len(bodies) == -(-len(events) // 7)
+    assert {(b["historical"], b["history_end_ms"], b["unpriced_purchases"]) for b in bodies} == {
+        (True, newest, True)
+    }
+
+
+def test_import_refuses_an_unknown_zone_and_two_spellings_of_one(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("timestamp,visitorid,event,itemid,transactionid\n")
+    unknown = CliRunner().invoke(
+        cli, ["import", str(path), "--preset", "retailrocket", "--default-zone", "Mars/Base"]
+    )
+    assert unknown.exit_code != 0 and "unknown zone 'Mars/Base'" in unknown.output
+    both = CliRunner().invoke(cli, ["import", str(path), "--assume-utc", "--default-zone", "UTC"])
+    assert both.exit_code != 0 and "give one of them" in both.output
+
+
 def rows_committed(settings: Settings, path: Path, batches: int) -> bool:
     engine = create_reader_engine(settings.resolved_database_url)
     prefix = f"imp-{file_digest(path)[:12]}-"
@@ -157,4 +205,5 @@ def test_import_says_while_it_runs_that_its_first_batches_fail_for_one_reason(
     assert "were quarantined as timestamp_too_old" in warning
     assert "is before the accepted past window" in warning  # the worker's own detail
     assert "ECOMRISK_MAX_PAST_SKEW_DAYS" in warning and "quarantine replay" in warning
+    assert "import it with --historical" in warning
     assert "Imported" in old.stdout and "warning:" not in old.stdout
