@@ -49,6 +49,8 @@ def store_line(session: Session, line: str, *, settings: Settings, line_id: str,
                 line_no=1,
                 reason=exc.reason.value,
                 detail=exc.detail[: settings.quarantine_detail_chars],
+                first_reason=exc.reason.value,
+                first_detail=exc.detail[: settings.quarantine_detail_chars],
                 raw_text=line,
                 quarantined_ms=at_ms,
             )

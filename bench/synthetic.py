@@ -377,7 +377,8 @@ def seed_synthetic(
             quarantine_rows.append(
                 {
                     "batch_id": batch_id, "line_no": line, "reason": reason.value,
-                    "detail": f"synthetic {reason.value}", "raw_text": raw,
+                    "detail": f"synthetic {reason.value}", "first_reason": reason.value,
+                    "first_detail": f"synthetic {reason.value}", "raw_text": raw,
                     "quarantined_ms": int(committed[b]), "released_ms": None,
                 }
             )  # fmt: skip

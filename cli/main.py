@@ -148,17 +148,19 @@ def evaluate(
             help="labels: the producer's personas; reviews: the analysts' labels of resolved alerts."
         ),
     ] = EvaluationSource.LABELS,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the figures as JSON instead (reviews).")
-    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+    ] = None,
 ) -> None:
-    """Score stored risk against ground-truth personas (confusion, F1, FPR) or analyst reviews (precision)."""
+    """Score stored risk against ground-truth labels (F1, FPR, kind, sub-types) or analyst reviews."""
     settings = load_settings()
     from cli.reports import open_store, print_evaluation, print_review_precision
     from workers.evaluation import evaluate as score
     from workers.evaluation import load_labels, load_predictions, load_review_labels, review_precision
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # a file or a pipe keeps the wide per-sub-type table whole
     path = labels or settings.labels_path
     if source is EvaluationSource.LABELS and not path.exists():
         raise fail(f"No labels file at {path}: run `ecomrisk produce` first.")
@@ -166,13 +168,17 @@ def evaluate(
     if engine is None:
         raise typer.Exit(1)
     if source is EvaluationSource.REVIEWS:
-        result = review_precision(load_review_labels(engine))
-        if as_json:
-            typer.echo(json.dumps(result.to_json(), indent=2))
-        else:
-            print_review_precision(result, console)
-        return
-    print_evaluation(score(load_labels(path), load_predictions(engine)), path, console)
+        reviewed = review_precision(load_review_labels(engine))
+        print_review_precision(reviewed, console)
+        figures = reviewed.to_dict()
+    else:
+        result = score(load_labels(path), load_predictions(engine))
+        print_evaluation(result, path, console)
+        figures = result.to_dict()
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        console.print(f"figures written to {json_path}")
 
 
 @app.command()
@@ -400,14 +406,32 @@ app.add_typer(quarantine_app, name="quarantine")
 def quarantine_replay(
     reason: Annotated[Reason | None, typer.Option(help="Only lines held for this reason.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Report what would be released; change nothing.")] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical", help="Judge every line as a file of history (no past window), whatever its batch."
+        ),
+    ] = False,
+    unpriced_purchases: Annotated[
+        bool,
+        typer.Option("--unpriced-purchases", help="Store purchases without an amount (counted, no spend)."),
+    ] = False,
 ) -> None:
-    """Validate held lines again with the current settings; store (once) and release those that pass."""
+    """Validate held lines again, each in its batch's mode; store (once) and release those that pass."""
     settings = load_settings()
     from store.db import open_writer
     from workers.replay import replay_quarantine
 
     engine = open_writer(settings)
-    typer.echo(replay_quarantine(engine, settings=settings, reason=reason, dry_run=dry_run).summary())
+    report = replay_quarantine(
+        engine,
+        settings=settings,
+        reason=reason,
+        dry_run=dry_run,
+        historical=historical,
+        unpriced_purchases=unpriced_purchases,
+    )
+    typer.echo(report.summary())
 
 
 if __name__ == "__main__":

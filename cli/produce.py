@@ -25,8 +25,9 @@ from producer.importer import FileFormat, ImportSummary, detect_format, parse_re
 from producer.importer import import_file as import_path
 from producer.labels import LabelWriter
 from producer.mapping import preset_names, resolve_mapping
-from producer.personas import PersonaMix
 from producer.publisher import BrokerAuthError, Publisher
+from producer.scenarios import DEFAULT_MIX, SCENARIOS
+from producer.timestamps import format_timestamp
 from store.db import create_reader_engine
 
 BatchSize = Annotated[
@@ -59,11 +60,18 @@ def produce(
     ] = None,
     batch_size: BatchSize = None,
     users: Annotated[
-        int | None, typer.Option(min=1, help="Concurrent users (default: sized from the rate).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Concurrent users of a paced run, or the users of a --count run (default: sized from it).",
+        ),
     ] = None,
     persona: Annotated[
         list[str] | None,
-        typer.Option(help="Persona share, e.g. --persona bot=0.2 (repeat; normal, impulsive, bot)."),
+        typer.Option(
+            help="Share of users, e.g. --persona bot=0.2 (a persona: its sub-types keep their proportions) "
+            f"or --persona stake_chaser=0.05 (a sub-type: {', '.join(SCENARIOS)}). Repeat."
+        ),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -72,7 +80,7 @@ def produce(
     no_faults: Annotated[bool, typer.Option("--no-faults", help="Inject no faults.")] = False,
     progress: Progress = True,
 ) -> None:
-    """Simulate shoppers, impulsive buyers and bots, and publish their events for ingestion."""
+    """Simulate shoppers, gamblers and bots of every sub-type, and publish their events for ingestion."""
     settings = _settings(batch_size)
     try:
         rates = FaultRates.none() if no_faults else FaultRates()
@@ -84,7 +92,7 @@ def produce(
             seed=seed,
             start=_parse_start(start) if start else None,
             users=users,
-            mix=PersonaMix().with_shares(parse_assignments(persona or [])),
+            mix=DEFAULT_MIX.with_shares(parse_assignments(persona or [])),
             rates=rates.with_rates(parse_assignments(fault or [])),
         )
     except ValueError as exc:
@@ -127,14 +135,38 @@ def import_file(
     timestamp_format: Annotated[
         str | None, typer.Option(help="strptime format of the source timestamps.")
     ] = None,
+    default_zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of source times without one, and the local offset of epoch times: an IANA name"
+            " (Europe/Berlin), an offset (+02:00) or UTC; a --map zone=COLUMN value wins."
+        ),
+    ] = None,
     assume_utc: Annotated[
-        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC.")
+        bool, typer.Option("--assume-utc", help="Source times without a zone are UTC (--default-zone UTC).")
+    ] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical",
+            help="A file of history: no past window; no time beyond the earlier of the file's newest"
+            " event and the workers' clock (plus ECOMRISK_MAX_FUTURE_SKEW_S).",
+        ),
+    ] = False,
+    unpriced_purchases: Annotated[
+        bool,
+        typer.Option(
+            "--unpriced-purchases",
+            help="The export's purchases carry no price: store them without an amount (counted, no spend).",
+        ),
     ] = False,
     batch_size: BatchSize = None,
     progress: Progress = True,
 ) -> None:
     """Publish a file: our NDJSON or JSON as is, other exports through a column mapping."""
     settings = _settings(batch_size)
+    if assume_utc and default_zone:
+        raise typer.BadParameter("--assume-utc is --default-zone UTC: give one of them")
     try:
         column_mapping = resolve_mapping(
             preset=preset,
@@ -142,7 +174,7 @@ def import_file(
             columns=map_ or [],
             values=value or [],
             timestamp_format=timestamp_format,
-            assume_utc=assume_utc,
+            default_zone="UTC" if assume_utc else default_zone,
         )
         record_path = records or (column_mapping.records if column_mapping else None)
         keys = parse_record_path(record_path) if record_path else None
@@ -153,6 +185,8 @@ def import_file(
         raise typer.BadParameter(f"--records {record_path} needs a JSON or NDJSON file, not CSV")
     publisher = Publisher(broker_client(settings), settings)
     engine = create_reader_engine(settings.resolved_database_url)
+    if historical:
+        typer.echo(f"--historical: reading {file.name} once for its newest event first", err=True)
     try:
         with refusal_reported():
             summary = import_path(
@@ -162,6 +196,8 @@ def import_file(
                 mapping=column_mapping,
                 file_format=file_format,
                 records=keys,
+                historical=historical,
+                unpriced_purchases=unpriced_purchases,
                 progress=progress,
                 watch=FirstBatchesWatch(engine),
                 on_warning=_print_warning,
@@ -219,7 +255,8 @@ def _describe_run(summary: RunSummary, settings: Settings) -> str:
     quarantined = {k: n for k, n in expected.items() if k not in set(Outcome)}
     reasons = ", ".join(f"{k} {n:,}" for k, n in sorted(quarantined.items()))
     lines = [
-        f"Run {summary.run_id} (seed {summary.seed}, {summary.population:,} concurrent users)"
+        f"Run {summary.run_id} (seed {summary.seed}, {summary.population:,} "
+        + ("users)" if summary.cohort else "concurrent users)")
         + (" - interrupted" if summary.interrupted else ""),
         f"Published {summary.batches:,} batches, {summary.lines:,} lines from "
         f"{summary.events:,} events: {summary.first_batch} .. {summary.last_batch}",
@@ -245,6 +282,16 @@ def _describe_import(summary: ImportSummary, settings: Settings) -> str:
             f" {parents.empty:,} with an empty list (no lines), {parents.malformed:,} without a list"
             " (published as read, one line each)"
         )
+    mode = summary.mode
+    if mode.historical:
+        newest = (
+            "no line has a readable time"
+            if mode.history_end_ms is None
+            else f"newest event {format_timestamp(mode.history_end_ms)}"
+        )
+        lines.append(f"Historical: no past window; {newest}")
+    if mode.unpriced_purchases:
+        lines.append("Purchases without an amount are stored without one (counted, no spend)")
     lines += [
         f"Generated ids: {summary.generated_ids:,} ({summary.repeated_rows:,} repeat earlier rows)",
         f"Raw batches: {settings.raw_dir}",

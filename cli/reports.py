@@ -13,7 +13,14 @@ from config.settings import Settings
 from contract.wire import REASON_DESCRIPTIONS, Reason
 from producer.reconcile import RawAccount, account_raw_logs
 from store.db import create_reader_engine, sqlite_path
-from store.summaries import LedgerTotals, has_schema, latest_alerts, ledger_totals, quarantine_by_reason
+from store.summaries import (
+    LedgerTotals,
+    has_schema,
+    latest_alerts,
+    ledger_totals,
+    quarantine_by_reason,
+    quarantine_first_reasons,
+)
 from store.webhooks import DeliveryRow, read_deliveries
 from workers.evaluation import Evaluation, ReviewPrecision
 
@@ -73,12 +80,15 @@ def print_status(settings: Settings, console: Console, *, dead_letters: int | No
     console.print(
         status_table(ledger_totals(engine), account_raw_logs(settings.raw_dir, engine), dead_letters)
     )
-    reasons = Table(title="Quarantine by reason")
+    reasons = Table(title="Quarantine by reason (the one each line fails with now)")
     reasons.add_column("reason")
     reasons.add_column("lines", justify="right")
     reasons.add_column("meaning")
+    reasons.add_column("first held as")
+    history = quarantine_first_reasons(engine)  # lines a replay found failing for another reason
     for reason, count in quarantine_by_reason(engine).items():
-        reasons.add_row(reason, f"{count:,}", describe_reason(reason))
+        earlier = ", ".join(f"{first} {n:,}" for first, n in sorted(history.get(reason, {}).items()))
+        reasons.add_row(reason, f"{count:,}", describe_reason(reason), earlier)
     console.print(reasons)
     feed = Table(title="Latest alerts (entered the high band)")
     for column in ("time", "user", "score", "kind", "reasons"):
@@ -158,7 +168,7 @@ def describe_reason(code: str) -> str:
 
 
 def print_evaluation(result: Evaluation, labels_path: Path, console: Console) -> None:
-    """Confusion matrix per persona and the headline detection scores."""
+    """Confusion matrix, headline scores, the per-sub-type table, error markers and score spread."""
     matrix = Table(title=f"Persona x predicted band/kind ({result.users:,} labelled users, {labels_path})")
     matrix.add_column("persona")
     for column in result.confusion.columns:
@@ -172,6 +182,68 @@ def print_evaluation(result: Evaluation, labels_path: Path, console: Console) ->
         f"false-positive rate on normal users: {result.false_positive_rate:.2%}\n"
         f"bot vs impulsive kind accuracy: {result.kind_accuracy:.3f}"
     )
+    console.print(sub_type_table(result))
+    console.print(error_marker_table(result))
+    console.print(score_table(result))
+
+
+def sub_type_table(result: Evaluation) -> Table:
+    """One row per sub-type: users, correct, wrong band, wrong kind and the markers behind the errors."""
+    table = Table(title="Per sub-type (correct: normal -> low; at risk -> elevated/high with the right kind)")
+    for column in (
+        "persona",
+        "sub-type",
+        "users",
+        "correct",
+        "wrong band",
+        "wrong kind",
+        "share",
+        "median score",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("persona", "sub-type") else "right", no_wrap=True
+        )
+    table.add_column("markers of the misjudged", overflow="fold")
+    for row in result.by_sub_type.itertuples(index=False):
+        table.add_row(
+            str(row.persona),
+            str(row.sub_type),
+            f"{row.users:,}",
+            f"{row.correct:,}",
+            f"{row.wrong_band:,}",
+            f"{row.wrong_kind:,}",
+            f"{row.correct_share:.3f}",
+            f"{row.median_score:g}",
+            str(row.error_markers),
+        )
+    return table
+
+
+def error_marker_table(result: Evaluation, limit: int = 10) -> Table:
+    """The markers that fired most often on misjudged users, by kind of error."""
+    table = Table(title="Markers behind the errors (misjudged users on whom each fired)")
+    table.add_column("marker")
+    for column in result.error_markers.columns:
+        table.add_column(str(column).replace("_", " "), justify="right")
+    for marker, row in result.error_markers.head(limit).iterrows():
+        table.add_row(str(marker), *(f"{int(v):,}" for v in row))
+    return table
+
+
+def score_table(result: Evaluation) -> Table:
+    """Score quantiles and users per ten-point bucket, per persona."""
+    table = Table(title="Score distribution by persona")
+    table.add_column("persona")
+    quantiles = result.score_quantiles
+    buckets = result.score_buckets
+    for column in (*quantiles.columns, *buckets.columns):
+        table.add_column(str(column), justify="right")
+    for persona in quantiles.index:
+        figures = [f"{int(quantiles.loc[persona, 'users']):,}", f"{quantiles.loc[persona, 'mean']:.1f}"]
+        figures += [f"{quantiles.loc[persona, c]:g}" for c in quantiles.columns[2:]]
+        figures += [f"{int(v):,}" for v in buckets.loc[persona]]
+        table.add_row(str(persona), *figures)
+    return table
 
 
 def read_dead_letters(settings: Settings) -> int:

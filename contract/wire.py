@@ -162,6 +162,36 @@ INGEST_TASK = "ecomrisk.ingest_batch"
 
 
 @dataclass(frozen=True, slots=True)
+class BatchMode:
+    """How a batch's lines are judged; the defaults are a live producer's."""
+
+    # A file of history: no past window; the future window counts from the earlier of
+    # history_end_ms (the file's newest event) and the worker's clock.
+    historical: bool = False
+    history_end_ms: int | None = None  # None: the file has no readable time; the clock alone
+    unpriced_purchases: bool = False  # purchases may carry no amount: stored with none
+
+    def message_fields(self) -> dict[str, Any]:
+        """The task keywords of this mode: none for a live batch, so older workers still take it."""
+        fields: dict[str, Any] = {}
+        if self.historical:
+            fields |= {"historical": True, "history_end_ms": self.history_end_ms}
+        if self.unpriced_purchases:
+            fields["unpriced_purchases"] = True
+        return fields
+
+    def describe(self) -> str:
+        """The mode in a few words, for the command line."""
+        parts = ["historical" if self.historical else "live"]
+        if self.unpriced_purchases:
+            parts.append("purchases without amounts")
+        return ", ".join(parts)
+
+
+LIVE = BatchMode()
+
+
+@dataclass(frozen=True, slots=True)
 class RawBatch:
     """One batch as the producer sent it, and which delivery of it this is."""
 
@@ -170,6 +200,7 @@ class RawBatch:
     source: str  # where it came from: a run id, a file, "replay"
     produced_ms: int | None = None  # when the producer sent it, epoch ms
     attempt: int = 1  # deliveries so far, this one included; not part of the message
+    mode: BatchMode = LIVE
 
     def task_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the ingest task: the message body."""
@@ -178,6 +209,7 @@ class RawBatch:
             "raw_text": self.raw_text,
             "source": self.source,
             "produced_ms": self.produced_ms,
+            **self.mode.message_fields(),
         }
 
 

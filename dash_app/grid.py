@@ -130,7 +130,7 @@ def quarantine_rows(lines: QuarantineLines) -> list[dict[str, Any]]:
         {
             "id": str(q.id),
             "time": utc_text(q.quarantined_ms, seconds=False)[5:],
-            "reason": q.reason,
+            "reason": q.reason if q.reason == q.first_reason else f"{q.reason} (first {q.first_reason})",
             "raw_text": q.raw_text + ("…" if q.raw_length > len(q.raw_text) else ""),
             "detail": q.detail,
             "where": f"{q.batch_id}:{q.line_no}",

@@ -468,7 +468,7 @@ class QuarantineCounts:
 
 @_unavailable_as(lambda problem: QuarantineCounts(problem=problem))
 def fetch_quarantine_counts(*, engine: Engine, now_ms: int, minutes: int = 60) -> QuarantineCounts:
-    """Counts by reason and minute over the last `minutes` minutes of wall-clock time."""
+    """Counts by current reason and minute over the last `minutes` minutes of wall-clock time."""
     minute = (QuarantinedLine.quarantined_ms // MINUTE_MS).label("minute")
     with engine.connect() as conn:
         rows = conn.execute(
@@ -489,7 +489,8 @@ class QuarantinedRow:
     id: int
     batch_id: str
     line_no: int
-    reason: str
+    reason: str  # what it fails with now; a replay may have found another reason than the first
+    first_reason: str
     detail: str
     raw_text: str
     raw_length: int
@@ -514,6 +515,7 @@ def fetch_latest_quarantined(*, engine: Engine, limit: int = 50, raw_chars: int 
             QuarantinedLine.batch_id,
             QuarantinedLine.line_no,
             QuarantinedLine.reason,
+            QuarantinedLine.first_reason,
             func.substr(QuarantinedLine.detail, 1, raw_chars),
             func.substr(QuarantinedLine.raw_text, 1, raw_chars),
             func.length(QuarantinedLine.raw_text),

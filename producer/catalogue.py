@@ -1,4 +1,4 @@
-"""The simulated shop: Faker-made products per category, browser and scraper user agents."""
+"""The simulated shop: Faker-made products per category, games to bet on, browser and bot user agents."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ _BOT_AGENT_TEMPLATES = (
     "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "HeadlessChrome/1{a}{b}.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) "
+    "PhantomJS/2.1.{a} Safari/538.1",
+    "Python-urllib/3.1{a}",
 )
 _MAX_AGENT_CHARS = 200  # well under the worker's field limit, as real browsers are
 
@@ -59,7 +62,14 @@ class Catalogue:
     categories: tuple[str, ...]
     products: Mapping[str, tuple[Product, ...]]
     browser_agents: tuple[str, ...]
-    bot_agents: tuple[str, ...]
+    bot_agents: tuple[str, ...]  # tools and crawlers, some disguised as a browser
+    tool_agents: tuple[str, ...]  # tools and crawlers that name themselves
+    markets: Mapping[str, tuple[str, ...]]  # games or fixtures per betting market
+
+    @property
+    def market_names(self) -> tuple[str, ...]:
+        """The betting markets, in a fixed order."""
+        return tuple(self.markets)
 
 
 def build_catalogue(seed: int, *, products_per_category: int = 40, agents: int = 300) -> Catalogue:
@@ -81,16 +91,26 @@ def build_catalogue(seed: int, *, products_per_category: int = 40, agents: int =
         agent = fake.user_agent()
         if len(agent) <= _MAX_AGENT_CHARS:
             browsers.append(agent)
-    bots = [
+    tools = [
         template.format(a=rng.randint(0, 9), b=rng.randint(0, 9))
         for template in _BOT_AGENT_TEMPLATES
         for _ in range(3)
     ]
     # Some scrapers hide behind an ordinary browser string.
-    bots += [fake.chrome() for _ in range(len(bots) // 3)]
+    bots = tools + [fake.chrome() for _ in range(len(tools) // 3)]
+    # Games and fixtures of the betting side, under category codes like the shop's.
+    markets = {
+        "betting.casino.slots": tuple(f"{fake.color_name()} {fake.word().title()}" for _ in range(12)),
+        "betting.casino.roulette": tuple(f"{fake.last_name()} Roulette {n}" for n in range(1, 7)),
+        "betting.sports.football": tuple(f"{fake.city()} v {fake.city()}" for _ in range(20)),
+        "betting.sports.tennis": tuple(f"{fake.last_name()} v {fake.last_name()}" for _ in range(20)),
+        "betting.sports.racing": tuple(f"{fake.city()} {fake.time('%H:%M')}" for _ in range(12)),
+    }
     return Catalogue(
         categories=tuple(CATEGORY_PRICES),
         products=products,
         browser_agents=tuple(browsers),
         bot_agents=tuple(a for a in bots if len(a) <= _MAX_AGENT_CHARS),
+        tool_agents=tuple(a for a in tools if len(a) <= _MAX_AGENT_CHARS),
+        markets=markets,
     )

@@ -18,7 +18,7 @@ from producer.faults import (
     draw_line_fault,
     dump_line,
 )
-from producer.personas import Persona
+from producer.labels import Label
 from producer.simulation import SimEvent
 
 # Share of out-of-order events held back to the next batch rather than moved earlier.
@@ -56,7 +56,7 @@ class Batch:
 
     batch_id: str
     lines: tuple[Line, ...]
-    new_users: tuple[tuple[str, Persona], ...] = ()
+    new_users: tuple[Label, ...] = ()  # (user_id, persona, sub-type)
 
     @property
     def texts(self) -> list[str]:
@@ -103,7 +103,7 @@ class Delivery:
         if not lines:
             return None
         self._seq = due
-        users = tuple((e.user_id, e.persona) for e in events if e.first_of_user)
+        users = tuple((e.user_id, e.persona, e.sub_type) for e in events if e.first_of_user)
         return Batch(f"gen-{self._run_id}-{due:06d}", tuple(lines), users)
 
     def finish(self) -> Batch | None:

@@ -53,14 +53,18 @@ REMEDIES: Mapping[Reason, str] = {
         f"raise ECOMRISK_MAX_AMOUNT for the workers, {_REPLAY}; or {_REIMPORT} with --map amount=COLUMN"
     ),
     Reason.PURCHASE_WITHOUT_AMOUNT: (
-        f"{_REIMPORT} with --map amount=COLUMN naming the price column; a purchase must carry an amount"
+        f"{_REIMPORT} with --map amount=COLUMN naming the price column; if the export has no prices,"
+        " --unpriced-purchases stores its purchases without an amount (counted, no spend), and"
+        " `ecomrisk quarantine replay --reason {reason} --unpriced-purchases` the lines already held"
     ),
     Reason.BAD_TIMESTAMP: (
-        f"{_REIMPORT} with --timestamp-format (strptime) and, for times without a zone, --assume-utc"
+        f"{_REIMPORT} with --timestamp-format (strptime) and, for times without a zone,"
+        " --default-zone ZONE (e.g. Europe/Berlin, or --assume-utc) or --map zone=COLUMN"
     ),
     Reason.TIMESTAMP_TOO_OLD: (
-        "raise ECOMRISK_MAX_PAST_SKEW_DAYS for the workers above the file's age (an --historical"
-        f" import mode is coming), {_REPLAY}"
+        "a file of history? import it with --historical (no past window), and"
+        " `ecomrisk quarantine replay --reason {reason} --historical` stores the lines already held;"
+        " or raise ECOMRISK_MAX_PAST_SKEW_DAYS for the workers above the file's age"
     ),
     Reason.TIMESTAMP_IN_FUTURE: (
         f"local times read as UTC? {_REIMPORT} with --timestamp-format and the right zone;"

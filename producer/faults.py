@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import orjson
@@ -129,11 +130,17 @@ def parse_assignments(options: Sequence[str]) -> dict[str, float]:
 def draw_line_fault(rates: FaultRates, rng: random.Random) -> Fault | None:
     """Pick at most one line fault for an event, each with its own probability."""
     r = rng.random()
-    for fault in LINE_FAULTS:
-        r -= rates.rate(fault)
+    for fault, rate in _line_fault_rates(rates):
+        r -= rate
         if r < 0:
             return fault
     return None
+
+
+@cache
+def _line_fault_rates(rates: FaultRates) -> tuple[tuple[Fault, float], ...]:
+    # Read once per set of rates: looking each one up per event cost a third of the generator.
+    return tuple((fault, rates.rate(fault)) for fault in LINE_FAULTS)
 
 
 def break_event(

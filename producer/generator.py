@@ -13,7 +13,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -26,20 +26,23 @@ from producer.catalogue import build_catalogue
 from producer.delivery import Batch, Delivery, expected_counts
 from producer.faults import FaultLimits, FaultRates
 from producer.labels import LabelWriter
-from producer.personas import (
-    Persona,
-    PersonaMix,
-    assign_personas,
+from producer.population import (
+    Cohort,
+    UserPlan,
+    assign_slots,
+    cohort_steps,
+    cohort_window_ms,
     natural_rate,
-    population_for_count,
+    plan_cohort,
     population_for_rate,
+    slot_steps,
 )
 from producer.publisher import Publisher
-from producer.simulation import SimEvent, Timeline, last_event_ms
+from producer.scenarios import DEFAULT_MIX, Mix
+from producer.simulation import SimEvent, Timeline
 
 # A partly filled batch is published after this long, so a slow stream still flows (s).
 FLUSH_INTERVAL_S = 0.25
-_ANCHOR_ATTEMPTS = 3
 _DAY_MS = 86_400_000
 
 
@@ -50,19 +53,25 @@ class RunConfig:
     seed: int
     run_id: str
     start_ms: int
-    personas: tuple[Persona, ...]
     rates: FaultRates
     limits: FaultLimits
     batch_size: int
-    horizon_ms: int  # about the latest valid event time; far-future faults land beyond it
+    horizon_ms: int  # the latest valid event time; far-future faults land beyond it
     paced: bool
     count: int | None = None
     duration_s: float | None = None
+    slots: tuple[str, ...] = ()  # paced: the sub-type of each concurrent user
+    cohort: tuple[UserPlan, ...] = ()  # counted: every user of the run, with its whole life
+
+    @property
+    def population(self) -> int:
+        """Concurrent users of a paced run, or all users of a counted one."""
+        return len(self.slots) or len(self.cohort)
 
     @property
     def natural_rate_hz(self) -> float:
-        """Long-run events per second of this population."""
-        return natural_rate(Counter(self.personas))
+        """Long-run events per second of a paced population."""
+        return natural_rate(Counter(self.slots))
 
 
 @dataclass
@@ -72,6 +81,7 @@ class RunSummary:
     run_id: str
     seed: int
     population: int
+    cohort: bool = False  # a counted run: population is every user of the run
     events: int = 0
     batches: int = 0
     lines: int = 0
@@ -108,63 +118,60 @@ def plan_run(
     seed: int | None = None,
     start: datetime | None = None,
     users: int | None = None,
-    mix: PersonaMix | None = None,
+    mix: Mix | None = None,
     rates: FaultRates | None = None,
     now: datetime | None = None,
 ) -> RunConfig:
-    """Decide population, pacing and time anchor; only `--count` without `--rate` runs unpaced."""
-    mix = mix or PersonaMix()
+    """Decide population, pacing and time window; only `--count` without `--rate` runs unpaced.
+
+    A paced run starts now (or at `start`) and follows the wall clock. A counted run is a
+    cohort of whole lives that ends at the last UTC midnight (or starts at `start`): it spans
+    the longest life in the mix in whole days, six weeks for the default one.
+    """
+    mix = mix or DEFAULT_MIX
     now = now or datetime.now(UTC)
     paced = count is None or rate is not None
-    rate_hz = rate or settings.producer_rate
     seed, run_id = make_run_id(seed, start or now)
-    if users is None:
-        users = population_for_rate(mix, rate_hz) if paced else population_for_count(mix, count or 0)
-    personas = tuple(assign_personas(mix, users, random.Random(f"{seed}:personas")))
-    if start is not None:
-        start_ms = utc_ms(start)
-    elif paced:
-        start_ms = utc_ms(now)
+    slots: tuple[str, ...] = ()
+    cohort: tuple[UserPlan, ...] = ()
+    if paced:
+        users = users or population_for_rate(mix, rate or settings.producer_rate)
+        slots = assign_slots(mix, users, random.Random(f"{seed}:personas"))
+        start_ms = horizon_ms = utc_ms(start or now)
     else:
-        start_ms = anchor_start(personas, seed=seed, count=count or 0, now_ms=utc_ms(now))
-    span_ms = 0 if paced else math.ceil(1000 * (count or 0) / natural_rate(Counter(personas)))
+        window_ms = cohort_window_ms(mix)
+        # Ending at a UTC midnight keeps a seed's run the same whatever the time of day.
+        end_ms = utc_ms(now) // _DAY_MS * _DAY_MS
+        start_ms = utc_ms(start) if start is not None else end_ms - window_ms
+        horizon_ms = start_ms + window_ms
+        cohort = plan_cohort(
+            mix, seed=seed, count_events=count or 0, start_ms=start_ms, window_ms=window_ms, users=users
+        ).users
     return RunConfig(
         seed=seed,
         run_id=run_id,
         start_ms=start_ms,
-        personas=personas,
         rates=rates or FaultRates(),
         limits=FaultLimits.from_settings(settings),
         batch_size=settings.batch_size,
-        horizon_ms=start_ms + span_ms,
+        horizon_ms=horizon_ms,
         paced=paced,
         count=count,
         duration_s=duration_s,
+        slots=slots,
+        cohort=cohort,
     )
-
-
-def anchor_start(personas: Sequence[Persona], *, seed: int, count: int, now_ms: int) -> int:
-    """A start from which an unpaced run's count-th event falls at or before now_ms."""
-    start_ms = now_ms - math.ceil(1000 * count / natural_rate(Counter(personas)))
-    for _ in range(_ANCHOR_ATTEMPTS):
-        over_ms = last_event_ms(personas, seed=seed, start_ms=start_ms, count=count) - now_ms
-        if over_ms <= 0:
-            return start_ms
-        # Moving the start moves UTC night hours too, so impulsive users may shift a little.
-        start_ms -= over_ms
-    over_ms = last_event_ms(personas, seed=seed, start_ms=start_ms, count=count) - now_ms
-    # Whole days keep every hour-of-day decision, so the timeline moves back unchanged.
-    return start_ms - max(0, math.ceil(over_ms / _DAY_MS)) * _DAY_MS
 
 
 def make_timeline(config: RunConfig) -> Timeline:
     """The event stream of a run."""
+    if config.paced:
+        steps = slot_steps(config.slots, seed=config.seed, start_ms=config.start_ms)
+    else:
+        cohort = Cohort(config.start_ms, config.horizon_ms, config.cohort)
+        steps = cohort_steps(cohort, seed=config.seed)
     return Timeline(
-        seed=config.seed,
-        run_id=config.run_id,
-        start_ms=config.start_ms,
-        personas=config.personas,
-        catalogue=build_catalogue(config.seed),
+        run_id=config.run_id, seed=config.seed, steps=steps, catalogue=build_catalogue(config.seed)
     )
 
 
@@ -182,7 +189,7 @@ def make_delivery(config: RunConfig) -> Delivery:
 def generate_batches(config: RunConfig, *, count: int) -> Iterator[Batch]:
     """The first `count` events as batches of lines, each line with its expected outcome."""
     # The outcomes assume validation within ECOMRISK_MAX_PAST_SKEW_DAYS of the run's start and
-    # within half a year of its end (true for runs anchored to now, or a recent --start).
+    # within half a year of its end (true for runs that end at now, or a recent --start).
     events = iter(make_timeline(config))
     delivery = make_delivery(config)
     remaining = count
@@ -207,7 +214,7 @@ def run_generator(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunSummary:
     """Publish a run: paced to the wall clock, or as fast as possible for a plain --count."""
-    summary = RunSummary(config.run_id, config.seed, len(config.personas))
+    summary = RunSummary(config.run_id, config.seed, config.population, cohort=not config.paced)
     delivery = make_delivery(config)
     source = f"generator:{config.run_id}"
     bar = tqdm(total=config.count, unit="ev", file=sys.stderr, disable=not progress)

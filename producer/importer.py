@@ -37,10 +37,11 @@ import numpy.typing as npt
 import orjson
 from tqdm import tqdm
 
-from contract.wire import is_blank_line
+from contract.wire import LIVE, BatchMode, is_blank_line
 from producer.early_warning import EarlyWarning, FirstBatchesWatch
-from producer.mapping import ColumnMapping, map_record
+from producer.mapping import ColumnMapping, map_record, map_timestamp
 from producer.publisher import Publisher
+from producer.timestamps import wire_timestamp_ms
 
 _READ_CHUNK = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -109,6 +110,7 @@ class ImportSummary:
     first_batch: str | None = None
     last_batch: str | None = None
     records: tuple[str, ...] | None = None
+    mode: BatchMode = LIVE
     parents: ParentCount = field(default_factory=ParentCount)
     warning: EarlyWarning | None = None  # what the first committed batches said, if alarming
 
@@ -277,6 +279,36 @@ def _records_at(document: Any, path: tuple[str, ...]) -> tuple[list[Any], tuple[
     return node, tuple(reversed(parents))
 
 
+def newest_event_ms(
+    raw: BinaryIO,
+    *,
+    file_format: FileFormat,
+    mapping: ColumnMapping | None,
+    records: tuple[str, ...] | None = None,
+) -> int | None:
+    """The newest event time of an open file, as its wire lines will carry it; None if no line has one."""
+    # A first pass of a historical import: times as the mapping makes them, nothing else mapped.
+    if file_format is FileFormat.CSV:
+        mapping = mapping or ColumnMapping.identity()
+    items = _read_rows(raw, file_format, parse=True)
+    if records is not None:
+        items = expand_records(items, records, ParentCount())
+    newest: int | None = None
+    for row in items:
+        item = row.value if isinstance(row, Parsed) else row
+        if isinstance(item, Nested):
+            view: Any = item.view() if mapping is not None else item.record
+        else:
+            view = item
+        if not isinstance(view, Mapping):
+            continue  # not an event object: quarantined by the worker, whatever its time
+        value = map_timestamp(view, mapping) if mapping is not None else view.get("timestamp")
+        ts_ms = wire_timestamp_ms(value) if isinstance(value, str) else None
+        if ts_ms is not None and (newest is None or ts_ms > newest):
+            newest = ts_ms
+    return newest
+
+
 def _read_rows(raw: BinaryIO, file_format: FileFormat, *, parse: bool) -> Iterator[Any]:
     """CSV rows, JSON array elements or NDJSON lines (parsed when asked), in file order."""
     if file_format is FileFormat.CSV:
@@ -407,14 +439,30 @@ def import_file(
     mapping: ColumnMapping | None = None,
     file_format: FileFormat | None = None,
     records: tuple[str, ...] | None = None,
+    historical: bool = False,
+    unpriced_purchases: bool = False,
     progress: bool = True,
     watch: FirstBatchesWatch | None = None,
     on_warning: Callable[[EarlyWarning], None] | None = None,
 ) -> ImportSummary:
-    """Publish a file in batches of batch_size lines; a watch reads back the first ones' outcome."""
+    """Publish a file in batches of batch_size lines; a watch reads back the first ones' outcome.
+
+    historical: a file of history, judged without the past window (a first pass finds its
+    newest event); unpriced_purchases (or a mapping that declares it): purchases may carry no
+    amount. Both travel with every batch and are recorded in the ledger.
+    """
     file_format = file_format or detect_format(path)
     digest = file_digest(path)
-    summary = ImportSummary(path, file_format, digest, records=records)
+    history_end_ms = None
+    if historical:
+        with open(path, "rb") as raw:
+            history_end_ms = newest_event_ms(raw, file_format=file_format, mapping=mapping, records=records)
+    mode = BatchMode(
+        historical=historical,
+        history_end_ms=history_end_ms,
+        unpriced_purchases=unpriced_purchases or (mapping is not None and mapping.unpriced_purchases),
+    )
+    summary = ImportSummary(path, file_format, digest, records=records, mode=mode)
     source = f"import:{path.name}"
     with (
         open(path, "rb") as raw,
@@ -432,7 +480,7 @@ def import_file(
         )
         for seq, chunk in enumerate(chunks, start=1):
             batch_id = f"imp-{digest[:12]}-{seq:06d}"
-            publisher.publish(batch_id, chunk.lines, source=source)
+            publisher.publish(batch_id, chunk.lines, source=source, mode=mode)
             summary.batches += 1
             summary.lines += len(chunk.lines)
             summary.blank_lines += chunk.blank_lines

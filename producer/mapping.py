@@ -2,6 +2,8 @@
 
 A value that cannot be converted is kept as it was (or left null when absent), so the
 worker quarantines the line with a reason; the producer never drops or repairs a row.
+Besides the wire fields a mapping may name a `zone` column: the IANA zone or offset in which
+that row's times without a zone are read (else the timestamp rule's default zone).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from producer.timestamps import normalise_timestamp
+from producer.timestamps import normalise_timestamp, parse_zone
 
 WIRE_FIELDS = (
     "event_id",
@@ -27,6 +29,8 @@ WIRE_FIELDS = (
     "timestamp",
     "user_agent",
 )
+# Read from a row but not sent: the zone of the row's times that carry none.
+ZONE_FIELD = "zone"
 _NUMBER_FIELDS = frozenset({"amount"})
 
 
@@ -39,7 +43,7 @@ class FieldRule:
     values: Mapping[str, str] = field(default_factory=dict)
     only_for_actions: frozenset[str] | None = None
     timestamp_format: str | None = None
-    assume_utc: bool = False
+    default_zone: str | None = None  # times without a zone (and epoch numbers) are read in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +54,18 @@ class ColumnMapping:
     rules: Mapping[str, FieldRule]
     file_format: str | None = None  # the format the mapping is meant for, e.g. "csv"
     records: str | None = None  # record path of nested exports, e.g. "events" (see producer.importer)
+    unpriced_purchases: bool = False  # the export's purchases carry no amount (stored without one)
 
     def __post_init__(self) -> None:
-        unknown = set(self.rules) - set(WIRE_FIELDS)
+        unknown = set(self.rules) - {*WIRE_FIELDS, ZONE_FIELD}
         if unknown:
             raise ValueError(f"mapping {self.name!r} targets unknown field(s): {sorted(unknown)}")
+        for rule in self.rules.values():
+            if rule.default_zone is not None and parse_zone(rule.default_zone) is None:
+                raise ValueError(
+                    f"mapping {self.name!r}: unknown zone {rule.default_zone!r};"
+                    " expected an IANA name such as Europe/Berlin, an offset such as +02:00, or UTC"
+                )
 
     @classmethod
     def identity(cls) -> ColumnMapping:
@@ -65,7 +76,13 @@ class ColumnMapping:
     def from_dict(cls, data: Mapping[str, Any], *, name: str = "custom") -> ColumnMapping:
         """Build from the JSON mapping format (see producer/presets/rees46.json)."""
         rules = {target: _rule_from_json(spec) for target, spec in data["fields"].items()}
-        return cls(str(data.get("name", name)), rules, data.get("format"), data.get("records"))
+        return cls(
+            str(data.get("name", name)),
+            rules,
+            data.get("format"),
+            data.get("records"),
+            bool(data.get("unpriced_purchases", False)),
+        )
 
     def updated(
         self,
@@ -73,7 +90,7 @@ class ColumnMapping:
         values: Mapping[str, Mapping[str, str]] | None = None,
         *,
         timestamp_format: str | None = None,
-        assume_utc: bool = False,
+        default_zone: str | None = None,
     ) -> ColumnMapping:
         """A copy with columns, value translations and timestamp options overridden."""
         rules = dict(self.rules)
@@ -84,14 +101,14 @@ class ColumnMapping:
         for target, table in (values or {}).items():
             rule = rules.get(target) or FieldRule((target,))
             rules[target] = replace(rule, values={**rule.values, **table})
-        if "timestamp" in rules and (timestamp_format or assume_utc):
+        if "timestamp" in rules and (timestamp_format or default_zone):
             rule = rules["timestamp"]
             rules["timestamp"] = replace(
                 rule,
                 timestamp_format=timestamp_format or rule.timestamp_format,
-                assume_utc=assume_utc or rule.assume_utc,
+                default_zone=default_zone or rule.default_zone,
             )
-        return ColumnMapping(self.name, rules, self.file_format, self.records)
+        return ColumnMapping(self.name, rules, self.file_format, self.records, self.unpriced_purchases)
 
 
 def _rule_from_json(spec: str | Mapping[str, Any]) -> FieldRule:
@@ -105,7 +122,8 @@ def _rule_from_json(spec: str | Mapping[str, Any]) -> FieldRule:
         values=dict(spec.get("values", {})),
         only_for_actions=frozenset(only) if only is not None else None,
         timestamp_format=spec.get("format"),
-        assume_utc=bool(spec.get("assume_utc", False)),
+        # "assume_utc": true is how mapping files said "default_zone": "UTC" before zones.
+        default_zone=spec.get("default_zone") or ("UTC" if spec.get("assume_utc") else None),
     )
 
 
@@ -156,11 +174,32 @@ def map_record(record: Mapping[str, Any], mapping: ColumnMapping) -> dict[str, A
     event: dict[str, Any] = {}
     for name in WIRE_FIELDS:
         rule = mapping.rules.get(name)
-        event[name] = None if rule is None else _convert(name, _pick(record, rule), rule)
+        if rule is None:
+            event[name] = None
+        elif name == "timestamp":
+            event[name] = _convert_timestamp(_pick(record, rule), rule, _row_zone(record, mapping))
+        else:
+            event[name] = _convert(name, _pick(record, rule), rule)
     for name, rule in mapping.rules.items():
         if rule.only_for_actions is not None and event["action"] not in rule.only_for_actions:
             event[name] = None
     return event
+
+
+def map_timestamp(record: Mapping[str, Any], mapping: ColumnMapping) -> Any:
+    """The wire timestamp of one row, as map_record gives it, without mapping the other fields."""
+    rule = mapping.rules.get("timestamp")
+    return None if rule is None else _convert_timestamp(_pick(record, rule), rule, _row_zone(record, mapping))
+
+
+def _row_zone(record: Mapping[str, Any], mapping: ColumnMapping) -> str | None:
+    """The row's zone column if it holds text, else None (the timestamp rule's default zone applies)."""
+    rule = mapping.rules.get(ZONE_FIELD)
+    if rule is None:
+        return None
+    value = _pick(record, rule)
+    # A zone that is no text cannot be read; as text it fails parse_zone, and the time stays raw.
+    return None if value is None else str(value)
 
 
 def _pick(record: Mapping[str, Any], rule: FieldRule) -> Any:
@@ -192,12 +231,17 @@ def _convert(name: str, value: Any, rule: FieldRule) -> Any:
         return rule.values[value]
     if name in _NUMBER_FIELDS:
         return _as_number(value)
-    if name == "timestamp":
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            return value
-        text = value if isinstance(value, str) else repr(value)
-        return normalise_timestamp(text, rule.timestamp_format, rule.assume_utc) or value
     return _as_text(value)
+
+
+def _convert_timestamp(value: Any, rule: FieldRule, row_zone: str | None) -> Any:
+    """An ISO 8601 time with its own offset, or the value as it was when it cannot be placed."""
+    if isinstance(value, str) and value in rule.values:
+        return rule.values[value]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return normalise_timestamp(text, rule.timestamp_format, row_zone or rule.default_zone) or value
 
 
 def _as_number(value: Any) -> Any:
@@ -221,7 +265,7 @@ def resolve_mapping(
     columns: Sequence[str] = (),
     values: Sequence[str] = (),
     timestamp_format: str | None = None,
-    assume_utc: bool = False,
+    default_zone: str | None = None,
 ) -> ColumnMapping | None:
     """The mapping the import options describe, or None to read our own format as is."""
     # --map/--value adjust the preset or file; alone they start from the identity mapping,
@@ -229,11 +273,11 @@ def resolve_mapping(
     if preset and mapping_file:
         raise ValueError("give either a preset or a mapping file, not both")
     base = load_preset(preset) if preset else load_mapping_file(mapping_file) if mapping_file else None
-    if not (columns or values or timestamp_format or assume_utc):
+    if not (columns or values or timestamp_format or default_zone):
         return base
     return (base or ColumnMapping.identity()).updated(
         parse_map_options(columns),
         parse_value_options(values),
         timestamp_format=timestamp_format,
-        assume_utc=assume_utc,
+        default_zone=default_zone,
     )

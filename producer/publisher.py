@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import Settings
-from contract.wire import INGEST_TASK, now_ms
+from contract.wire import INGEST_TASK, LIVE, BatchMode, RawBatch, now_ms
 
 log = logging.getLogger(__name__)
 # What a down, restarting or unreachable broker raises; anything else is a bug and propagates.
@@ -25,6 +27,7 @@ BROKER_DOWN_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError,
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 FIRST_RETRY_S = 0.5
+MODE_SUFFIX = ".mode.json"  # beside a raw batch that is not live: its BatchMode
 
 
 class BrokerAuthError(RuntimeError):
@@ -44,20 +47,39 @@ def backoff_delays(cap_s: float, *, first_s: float = FIRST_RETRY_S) -> Iterator[
         delay = min(delay * 2, cap_s)
 
 
-def write_raw_batch(raw_dir: Path, batch_id: str, raw_text: str) -> Path:
-    """Write raw_dir/<batch_id>.ndjson whole or not at all (temp file, fsync, os.replace)."""
+def write_raw_batch(raw_dir: Path, batch_id: str, raw_text: str, *, mode: BatchMode = LIVE) -> Path:
+    """Write raw_dir/<batch_id>.ndjson whole or not at all (temp file, fsync, os.replace).
+
+    A batch that is not live gets its mode beside it first (<batch_id>.mode.json), so that
+    reconcile sends it again as it was judged the first time.
+    """
     if not _BATCH_ID.fullmatch(batch_id):
         raise ValueError(f"batch id {batch_id!r} is not filename-safe")
     raw_dir.mkdir(parents=True, exist_ok=True)
-    path = raw_dir / f"{batch_id}.ndjson"
-    temp = raw_dir / f".{batch_id}.ndjson.{os.getpid()}.tmp"
+    if mode != LIVE:
+        _write_whole(raw_dir, f"{batch_id}{MODE_SUFFIX}", json.dumps(asdict(mode)))
     # surrogateescape writes back the exact bytes of imported lines that were not UTF-8.
+    return _write_whole(raw_dir, f"{batch_id}.ndjson", raw_text + "\n")
+
+
+def _write_whole(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    temp = directory / f".{name}.{os.getpid()}.tmp"
     with open(temp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-        fh.write(raw_text + "\n")
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(temp, path)
     return path
+
+
+def read_batch_mode(raw_path: Path) -> BatchMode:
+    """The mode written beside a raw batch file; live when there is none."""
+    side = raw_path.with_name(raw_path.name.removesuffix(raw_path.suffix) + MODE_SUFFIX)
+    try:
+        return BatchMode(**json.loads(side.read_text("utf-8")))
+    except FileNotFoundError:
+        return LIVE
 
 
 class Publisher:
@@ -86,23 +108,20 @@ class Publisher:
         """Where every published batch is kept."""
         return self._raw_dir
 
-    def publish(self, batch_id: str, lines: Sequence[str], *, source: str) -> Path:
+    def publish(self, batch_id: str, lines: Sequence[str], *, source: str, mode: BatchMode = LIVE) -> Path:
         """Write the batch file, then send it, retrying until Redis accepts it."""
         raw_text = "\n".join(lines)
-        path = write_raw_batch(self._raw_dir, batch_id, raw_text)
-        self.send(batch_id, raw_text, source=source, produced_ms=self._clock_ms())
+        path = write_raw_batch(self._raw_dir, batch_id, raw_text, mode=mode)
+        self.send(batch_id, raw_text, source=source, produced_ms=self._clock_ms(), mode=mode)
         self.batches += 1
         self.lines += len(lines)
         return path
 
-    def send(self, batch_id: str, raw_text: str, *, source: str, produced_ms: int) -> None:
+    def send(
+        self, batch_id: str, raw_text: str, *, source: str, produced_ms: int, mode: BatchMode = LIVE
+    ) -> None:
         """Enqueue a batch whose raw file is already written, retrying until Redis accepts it."""
-        kwargs: dict[str, Any] = {
-            "batch_id": batch_id,
-            "raw_text": raw_text,
-            "source": source,
-            "produced_ms": produced_ms,
-        }
+        kwargs = RawBatch(batch_id, raw_text, source, produced_ms, mode=mode).task_kwargs()
         try:
             self._send(batch_id, kwargs)
         except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from contract.wire import is_blank_line
-from producer.publisher import Publisher
+from producer.publisher import Publisher, read_batch_mode
 from store.models import Batch
 from store.summaries import has_schema
 
@@ -75,5 +75,6 @@ def resend_missing(account: RawAccount, publisher: Publisher) -> int:
             raw_text,
             source="reconcile",
             produced_ms=int(path.stat().st_mtime * 1000),
+            mode=read_batch_mode(path),  # a historical import stays historical
         )
     return len(account.missing)

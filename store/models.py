@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Identifiers sort by code point everywhere, as in the offline reference ("C" on PostgreSQL).
@@ -202,8 +202,12 @@ class QuarantinedLine(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(String(128))
     line_no: Mapped[int] = mapped_column(Integer)
+    # The reason it fails with now: a replay that finds another reason changes these two.
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
+    # What it was quarantined for when it arrived; never changed.
+    first_reason: Mapped[str] = mapped_column(String(32))
+    first_detail: Mapped[str] = mapped_column(Text)
     raw_text: Mapped[str] = mapped_column(Text)
     quarantined_ms: Mapped[int] = mapped_column(BigInteger)
     released_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Set when a replay accepted it.")
@@ -229,6 +233,12 @@ class Batch(Base):
     produced_ms: Mapped[int | None] = mapped_column(BigInteger)
     committed_ms: Mapped[int] = mapped_column(BigInteger)
     max_event_ts_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # The batch's mode (contract.wire.BatchMode): how its lines were judged, and a replay judges them.
+    historical: Mapped[bool] = mapped_column(Boolean, server_default=false(), doc="A file of history.")
+    history_end_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Newest event of the history file.")
+    unpriced_purchases: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), doc="Purchases may carry no amount."
+    )
 
     __table_args__ = (Index("ix_batches_committed", "committed_ms"),)
 

@@ -69,7 +69,7 @@ class BatchOutcomes:
     committed: int = 0
     received: int = 0
     quarantined: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)  # first reason, released lines included
+    reasons: dict[str, int] = field(default_factory=dict)  # current reason, released lines included
     examples: dict[str, str] = field(default_factory=dict)  # one detail per reason
 
 
@@ -108,7 +108,7 @@ def latest_commit_ms(engine: Engine) -> int | None:
 
 
 def quarantine_by_reason(engine: Engine) -> dict[str, int]:
-    """Lines currently in quarantine (not released by a replay), per reason code."""
+    """Lines currently in quarantine (not released by a replay), per the reason they fail with now."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(QuarantinedLine.reason, func.count())
@@ -117,6 +117,23 @@ def quarantine_by_reason(engine: Engine) -> dict[str, int]:
             .order_by(func.count().desc())
         ).all()
     return {reason: int(count) for reason, count in rows}
+
+
+def quarantine_first_reasons(engine: Engine) -> dict[str, dict[str, int]]:
+    """Held lines that fail now for another reason than they were first held for: {now: {first: lines}}."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(QuarantinedLine.reason, QuarantinedLine.first_reason, func.count())
+            .where(
+                QuarantinedLine.released_ms.is_(None),
+                QuarantinedLine.reason != QuarantinedLine.first_reason,
+            )
+            .group_by(QuarantinedLine.reason, QuarantinedLine.first_reason)
+        ).all()
+    history: dict[str, dict[str, int]] = {}
+    for reason, first, count in rows:
+        history.setdefault(reason, {})[first] = int(count)
+    return history
 
 
 def latest_alerts(engine: Engine, *, limit: int = 10) -> list[dict[str, Any]]:

@@ -8,13 +8,13 @@ parameter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from contract.wire import Rejection, now_ms
+from contract.wire import LIVE, BatchMode, Rejection, now_ms
 from store.db import hold_locks
 from store.driver import CHUNK, execute_many, fetch_many, marks
 from store.models import Alert, Base, Batch, QuarantinedLine, UserRisk
@@ -102,8 +102,9 @@ def insert_ledger_row(
     produced_ms: int | None,
     at_ms: int,
     max_event_ts_ms: int | None,
+    mode: BatchMode = LIVE,
 ) -> None:
-    """Record the batch in the ledger: received = stored_new + duplicates + quarantined."""
+    """Record the batch and its mode in the ledger: received = stored_new + duplicates + quarantined."""
     conn.execute(
         insert(Batch),
         {
@@ -117,6 +118,10 @@ def insert_ledger_row(
             # Just before commit, so produced_ms -> committed_ms is the whole end-to-end latency.
             "committed_ms": max(at_ms, now_ms()),
             "max_event_ts_ms": max_event_ts_ms,
+            # A replay of a held line judges it as its batch was judged (workers.replay).
+            "historical": mode.historical,
+            "history_end_ms": mode.history_end_ms,
+            "unpriced_purchases": mode.unpriced_purchases,
         },
     )
 
@@ -297,9 +302,11 @@ def add_counts(
 
 # --- quarantine ------------------------------------------------------------------------------------
 
+# The first reason and detail start as the current ones; a replay changes only the current ones.
 _INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (batch_id, line_no, reason, detail, raw_text, quarantined_ms, released_ms)"
-    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, NULL) ON CONFLICT (batch_id, line_no) DO NOTHING"
+    "INSERT INTO quarantine (batch_id, line_no, reason, detail, first_reason, first_detail, raw_text,"
+    " quarantined_ms, released_ms)"
+    " VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, NULL) ON CONFLICT (batch_id, line_no) DO NOTHING"
 )
 
 
@@ -313,6 +320,8 @@ def insert_quarantine(
             r.line_no,
             r.reason.value,
             r.detail,
+            r.reason.value,
+            r.detail,
             # Lone surrogates (undecodable input bytes) cannot be stored as UTF-8; keep them visible.
             r.raw_text.encode("utf-8", "backslashreplace").decode("utf-8"),
             at_ms,
@@ -322,19 +331,50 @@ def insert_quarantine(
     execute_many(conn, _INSERT_QUARANTINE, rows)
 
 
+class HeldLine(NamedTuple):
+    """A line still in quarantine: its row, text, current reason and detail, and its batch's mode."""
+
+    id: int
+    raw_text: str
+    reason: str
+    detail: str
+    mode: BatchMode = LIVE
+
+
 def read_held_lines(
     conn: Connection, *, after_id: int, limit: int, reason: str | None = None
-) -> Sequence[tuple[int, str]]:
-    """(id, raw_text) of up to `limit` lines still held, after quarantine row after_id, in id order."""
+) -> list[HeldLine]:
+    """Up to `limit` lines still held, after quarantine row after_id, in id order, with their batch's mode."""
     query = (
-        select(QuarantinedLine.id, QuarantinedLine.raw_text)
+        select(
+            QuarantinedLine.id,
+            QuarantinedLine.raw_text,
+            QuarantinedLine.reason,
+            QuarantinedLine.detail,
+            Batch.historical,
+            Batch.history_end_ms,
+            Batch.unpriced_purchases,
+        )
+        # A held line's ledger row committed with it; outer, so that a line never goes unread.
+        .outerjoin(Batch, Batch.batch_id == QuarantinedLine.batch_id)
         .where(QuarantinedLine.released_ms.is_(None), QuarantinedLine.id > after_id)
         .order_by(QuarantinedLine.id)
         .limit(limit)
     )
     if reason is not None:
         query = query.where(QuarantinedLine.reason == reason)
-    return [(int(row_id), raw_text) for row_id, raw_text in conn.execute(query)]
+    return [
+        HeldLine(int(row_id), raw_text, reason, detail, BatchMode(bool(hist), end_ms, bool(unpriced)))
+        for row_id, raw_text, reason, detail, hist, end_ms, unpriced in conn.execute(query)
+    ]
+
+
+_UPDATE_REASON = "UPDATE quarantine SET reason = {p}, detail = {p} WHERE id = {p} AND released_ms IS NULL"
+
+
+def update_held_reasons(conn: Connection, rows: list[tuple[str, str, int]]) -> None:
+    """Set the current (reason, detail) of held lines by id; their first reason and detail stay."""
+    execute_many(conn, _UPDATE_REASON, rows)
 
 
 def release_quarantine(conn: Connection, row_ids: list[int], *, at_ms: int) -> None:

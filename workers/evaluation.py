@@ -1,9 +1,11 @@
-"""Detection quality: stored risk against the producer's ground-truth persona labels."""
+"""Detection quality: stored risk against the producer's ground-truth labels (persona and sub-type)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -12,11 +14,17 @@ from store.models import UserRisk
 
 AT_RISK_PERSONAS = frozenset({"impulsive", "bot"})
 EXPECTED_KIND = {"bot": "automation", "impulsive": "loss_of_control"}
+PERSONA_ORDER = ("normal", "impulsive", "bot")
+UNKNOWN_SUB_TYPE = "unknown"  # labels written before sub-types existed
+NO_MARKER = "(none)"  # a misjudged user on whom no marker fired
+ERRORS = ("false_alarm", "missed", "wrong_kind")
+SCORE_QUANTILES = {"min": 0.0, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99, "max": 1.0}
+SCORE_BUCKET_EDGES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 101)
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Confusion matrix and headline scores of one evaluation."""
+    """The confusion matrix, headline scores, and the per-sub-type and per-marker breakdowns."""
 
     confusion: pd.DataFrame  # persona x predicted (band/kind), user counts
     users: int
@@ -25,29 +33,59 @@ class Evaluation:
     f1: float
     false_positive_rate: float
     kind_accuracy: float
+    # persona, sub_type, users, correct, wrong_band, wrong_kind, correct_share, median_score, error_markers
+    by_sub_type: pd.DataFrame
+    error_markers: pd.DataFrame  # marker x (false_alarm, missed, wrong_kind, total): misjudged users
+    score_quantiles: pd.DataFrame  # persona x (users, mean, min, p25, ..., max)
+    score_buckets: pd.DataFrame  # persona x score bucket ("0-9" ... "90-100"), user counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure, as plain JSON-ready values."""
+        return {
+            "users": self.users,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "false_positive_rate": self.false_positive_rate,
+            "kind_accuracy": self.kind_accuracy,
+            "confusion": {
+                str(p): {str(k): int(v) for k, v in row.items()} for p, row in self.confusion.iterrows()
+            },
+            "by_sub_type": _records(self.by_sub_type),
+            "error_markers": _records(self.error_markers.reset_index()),
+            "score_quantiles": _records(self.score_quantiles.reset_index()),
+            "score_buckets": {
+                str(p): {str(k): int(v) for k, v in row.items()} for p, row in self.score_buckets.iterrows()
+            },
+        }
 
 
 def load_labels(path: Path) -> pd.DataFrame:
-    """The labels CSV (user_id, persona), one row per user."""
-    labels = pd.read_csv(path, dtype=str)
-    return labels.drop_duplicates("user_id", keep="last")
+    """The labels CSV (user_id, persona, sub_type), one row per user; a missing sub-type is unknown."""
+    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "sub_type" not in labels:
+        labels["sub_type"] = UNKNOWN_SUB_TYPE
+    labels["sub_type"] = labels["sub_type"].replace("", UNKNOWN_SUB_TYPE)
+    return labels.drop_duplicates("user_id", keep="last").reset_index(drop=True)
 
 
 def load_predictions(engine: Engine) -> pd.DataFrame:
-    """Band and kind of every stored user."""
+    """Band, kind, score and the names of the fired markers of every stored user."""
+    columns = (UserRisk.user_id, UserRisk.band, UserRisk.risk_kind, UserRisk.score, UserRisk.markers)
     with engine.connect() as conn:
-        rows = conn.execute(select(UserRisk.user_id, UserRisk.band, UserRisk.risk_kind)).all()
-    return pd.DataFrame(rows, columns=["user_id", "band", "risk_kind"])
+        rows = conn.execute(select(*columns)).all()
+    frame = pd.DataFrame(rows, columns=["user_id", "band", "risk_kind", "score", "markers"])
+    frame["markers"] = [[str(m["name"]) for m in markers or []] for markers in frame["markers"]]
+    return frame
 
 
 def evaluate(labels: pd.DataFrame, predictions: pd.DataFrame) -> Evaluation:
     """Score 'at risk' (elevated or high) against impulsive+bot, and the kind against the persona.
 
-    A labelled user with no stored events counts as predicted low.
+    A labelled user with no stored events counts as predicted low with score 0. Correct is band
+    low for a normal user, and elevated or high with the persona's kind for an at-risk one.
     """
-    df = labels.merge(predictions, on="user_id", how="left")
-    df["band"] = df["band"].fillna("low")
-    df["risk_kind"] = df["risk_kind"].fillna("none")
+    df = judge(labels, predictions)
     actual = df["persona"].isin(AT_RISK_PERSONAS)
     predicted = df["band"] != "low"
     tp = int((actual & predicted).sum())
@@ -63,7 +101,133 @@ def evaluate(labels: pd.DataFrame, predictions: pd.DataFrame) -> Evaluation:
     kind_accuracy = float(kind_ok.mean()) if len(risky) else 0.0
     outcome = df["band"] + "/" + df["risk_kind"]
     confusion = pd.crosstab(df["persona"], outcome)
-    return Evaluation(confusion, len(df), precision, recall, f1, fpr, kind_accuracy)
+    return Evaluation(
+        confusion=confusion,
+        users=len(df),
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        false_positive_rate=fpr,
+        kind_accuracy=kind_accuracy,
+        by_sub_type=sub_type_table(df),
+        error_markers=error_marker_table(df),
+        score_quantiles=score_quantiles(df),
+        score_buckets=score_buckets(df),
+    )
+
+
+def judge(labels: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """One row per labelled user with its prediction and its error (empty when correct)."""
+    df = labels.merge(predictions, on="user_id", how="left")
+    if "sub_type" not in df:
+        df["sub_type"] = UNKNOWN_SUB_TYPE
+    df["sub_type"] = df["sub_type"].fillna(UNKNOWN_SUB_TYPE)
+    df["band"] = df["band"].fillna("low")
+    df["risk_kind"] = df["risk_kind"].fillna("none")
+    if "score" not in df:
+        df["score"] = 0
+    df["score"] = pd.to_numeric(df["score"], errors="coerce").fillna(0).astype(int)
+    markers = df["markers"] if "markers" in df else pd.Series([None] * len(df), index=df.index)
+    df["markers"] = [m if isinstance(m, list) else [] for m in markers]
+    at_risk = df["persona"].isin(AT_RISK_PERSONAS)
+    flagged = df["band"] != "low"
+    right_kind = df["risk_kind"] == df["persona"].map(EXPECTED_KIND)
+    df["error"] = ""
+    df.loc[~at_risk & flagged, "error"] = "false_alarm"
+    df.loc[at_risk & ~flagged, "error"] = "missed"
+    df.loc[at_risk & flagged & ~right_kind, "error"] = "wrong_kind"
+    return df
+
+
+def sub_type_table(judged: pd.DataFrame) -> pd.DataFrame:
+    """Per persona and sub-type: users, correct, wrong band, wrong kind, and the markers behind the errors."""
+    rows = []
+    for (persona, sub_type), group in judged.groupby(["persona", "sub_type"], sort=False):
+        errors = group["error"]
+        wrong = group[errors != ""]
+        names = pd.Series([n for m in wrong["markers"] for n in (m or [NO_MARKER])], dtype=object)
+        rows.append(
+            {
+                "persona": persona,
+                "sub_type": sub_type,
+                "users": len(group),
+                "correct": int((errors == "").sum()),
+                "wrong_band": int(errors.isin(["false_alarm", "missed"]).sum()),
+                "wrong_kind": int((errors == "wrong_kind").sum()),
+                "correct_share": float((errors == "").mean()),
+                "median_score": float(group["score"].median()),
+                "error_markers": ", ".join(f"{n} {c}" for n, c in names.value_counts().head(3).items()),
+            }
+        )
+    table = pd.DataFrame(rows, columns=[*_SUB_TYPE_COLUMNS])
+    order = {p: i for i, p in enumerate(PERSONA_ORDER)}
+    table["_order"] = table["persona"].map(order).fillna(len(order))
+    return table.sort_values(["_order", "sub_type"]).drop(columns="_order").reset_index(drop=True)
+
+
+def error_marker_table(judged: pd.DataFrame) -> pd.DataFrame:
+    """How many misjudged users each marker fired on, per kind of error, most frequent first."""
+    wrong = judged[judged["error"] != ""]
+    pairs = [
+        (name, error)
+        for markers, error in zip(wrong["markers"], wrong["error"], strict=True)
+        for name in (markers or [NO_MARKER])
+    ]
+    frame = pd.DataFrame(pairs, columns=["marker", "error"])
+    table = (
+        pd.crosstab(frame["marker"], frame["error"])
+        if len(frame)
+        else pd.DataFrame(index=pd.Index([], name="marker"))
+    )
+    table = table.reindex(columns=list(ERRORS), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    return table.sort_values(["total", *ERRORS], ascending=False).astype(int)
+
+
+def score_quantiles(judged: pd.DataFrame) -> pd.DataFrame:
+    """Per persona: users, mean score and score quantiles."""
+    grouped = judged.groupby("persona")["score"]
+    table = pd.DataFrame({"users": grouped.size(), "mean": grouped.mean()})
+    for name, q in SCORE_QUANTILES.items():
+        table[name] = grouped.quantile(q)
+    return table.reindex(_persona_index(table.index))
+
+
+def score_buckets(judged: pd.DataFrame) -> pd.DataFrame:
+    """Per persona: users per score bucket of ten points (the last one holds 90-100)."""
+    edges = SCORE_BUCKET_EDGES
+    names = [f"{lo}-{hi - 1}" for lo, hi in itertools.pairwise(edges)]
+    names[-1] = f"{edges[-2]}-100"
+    bucket = pd.cut(judged["score"], bins=list(edges), right=False, labels=names)
+    table = pd.crosstab(judged["persona"], bucket).reindex(columns=names, fill_value=0)
+    return table.reindex(_persona_index(table.index), fill_value=0)
+
+
+_SUB_TYPE_COLUMNS = (
+    "persona",
+    "sub_type",
+    "users",
+    "correct",
+    "wrong_band",
+    "wrong_kind",
+    "correct_share",
+    "median_score",
+    "error_markers",
+)
+
+
+def _persona_index(present: pd.Index) -> list[str]:
+    """The personas present, in the usual order, others after."""
+    known = [p for p in PERSONA_ORDER if p in present]
+    return known + sorted(p for p in present if p not in PERSONA_ORDER)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a frame as dicts of plain Python values."""
+    return [
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 # --- precision from analyst reviews -------------------------------------------------------------
@@ -90,7 +254,7 @@ class ReviewPrecision:
         total = self.true_positives + self.false_positives
         return self.true_positives / total if total else None
 
-    def to_json(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """The figures as plain JSON."""
 
         def table(frame: pd.DataFrame) -> dict[str, dict[str, object]]:

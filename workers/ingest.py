@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from config.settings import Settings
-from contract.wire import CleanEvent, RawBatch, Reason, Rejection, now_ms
+from contract.wire import LIVE, BatchMode, CleanEvent, RawBatch, Reason, Rejection, now_ms
 from store import reviews, writer
 from store.db import write_transaction
 from store.models import ActivityHours, ActivityMix, ActivityRollup
@@ -62,8 +62,8 @@ class IngestRules:
         )
 
 
-def validate_batch(raw_text: str, *, settings: Settings, at_ms: int) -> ParsedBatch:
-    """Validate a batch's lines; an over-size batch has every line quarantined."""
+def validate_batch(raw_text: str, *, settings: Settings, at_ms: int, mode: BatchMode = LIVE) -> ParsedBatch:
+    """Validate a batch's lines as its mode says; an over-size batch has every line quarantined."""
     size = len(raw_text.encode("utf-8", "surrogatepass"))
     if size > settings.max_batch_bytes:
         return reject_batch(
@@ -71,7 +71,7 @@ def validate_batch(raw_text: str, *, settings: Settings, at_ms: int) -> ParsedBa
             Reason.BATCH_TOO_LARGE,
             f"batch of {size} bytes, limit {settings.max_batch_bytes}",
         )
-    return parse_batch(raw_text, Limits.from_settings(settings, now_ms=at_ms))
+    return parse_batch(raw_text, Limits.from_settings(settings, now_ms=at_ms, mode=mode))
 
 
 def ingest_batch(
@@ -80,7 +80,8 @@ def ingest_batch(
     """Validate outside the lock, then store everything in one write transaction."""
     at_ms = at_ms if at_ms is not None else now_ms()
     rules = IngestRules.from_settings(settings)
-    prepared = prepare_batch(validate_batch(batch.raw_text, settings=settings, at_ms=at_ms), rules.sequence)
+    parsed = validate_batch(batch.raw_text, settings=settings, at_ms=at_ms, mode=batch.mode)
+    prepared = prepare_batch(parsed, rules.sequence)
     with write_transaction(engine) as conn:
         return store_batch(conn, prepared, batch, rules=rules, at_ms=at_ms)
 
@@ -155,6 +156,7 @@ def _record(
         produced_ms=batch.produced_ms,
         at_ms=at_ms,
         max_event_ts_ms=max_event_ts_ms,
+        mode=batch.mode,
     )
 
 

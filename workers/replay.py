@@ -7,9 +7,13 @@ row (source "replay", batch id `replay-<sha256 of the released quarantine row id
 `released_ms` of exactly the lines it let through commit together. Replay line k is the k-th
 released quarantine row in id order, so stored events trace back to their quarantine rows.
 
-- A line that still fails stays held, untouched: its reason and detail keep what happened at
-  ingest (a line stored backslash-escaped because it was not UTF-8 must not turn into
-  `not_json`); the report counts the reasons it fails with now.
+- A line is judged with the mode its batch was judged with (the ledger's `historical`,
+  `history_end_ms`, `unpriced_purchases`); `historical` or `unpriced_purchases` of the replay
+  turn that on for every line, e.g. for a file of history imported without `--historical`.
+- A line that still fails stays held and now shows the reason it fails with (`reason`,
+  `detail`); `first_reason` and `first_detail` keep what happened at ingest. A `bad_encoding`
+  line is not judged again: what is held is a backslash-escaped copy of bytes that were not
+  UTF-8, which would only ever fail as `not_json`.
 - A line whose event id is stored already with the same content (or that repeats an earlier
   line of the replay) counts as a duplicate and leaves quarantine too; one whose id is stored
   with other content stays held (`conflicting_duplicate`).
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import Connection, Engine
 
 from config.settings import Settings
-from contract.wire import CleanEvent, RawBatch, Reason, now_ms
+from contract.wire import BatchMode, CleanEvent, RawBatch, Reason, now_ms
 from store import writer
 from store.db import write_transaction
 from store.summaries import REPLAY_SOURCE
@@ -73,11 +77,26 @@ class ReplayReport:
 class _Job:
     """What every chunk of one replay shares."""
 
-    limits: Limits
+    settings: Settings
     rules: IngestRules
-    batch_size: int
     reason: Reason | None
     at_ms: int
+    forced: BatchMode  # what the replay turns on for every line, whatever its batch's mode
+    _limits: dict[BatchMode, Limits] = field(default_factory=dict)  # per mode: a handful
+
+    def mode_of(self, batch_mode: BatchMode) -> BatchMode:
+        """The mode a held line is judged with: its batch's, with what the replay forces on top."""
+        return BatchMode(
+            historical=batch_mode.historical or self.forced.historical,
+            history_end_ms=batch_mode.history_end_ms,
+            unpriced_purchases=batch_mode.unpriced_purchases or self.forced.unpriced_purchases,
+        )
+
+    def limits(self, mode: BatchMode) -> Limits:
+        """The limits of lines of this mode, at the replay's clock."""
+        if mode not in self._limits:
+            self._limits[mode] = Limits.from_settings(self.settings, now_ms=self.at_ms, mode=mode)
+        return self._limits[mode]
 
 
 def replay_quarantine(
@@ -87,20 +106,24 @@ def replay_quarantine(
     reason: Reason | None = None,
     dry_run: bool = False,
     at_ms: int | None = None,
+    historical: bool = False,
+    unpriced_purchases: bool = False,
 ) -> ReplayReport:
     """Validate held lines again with the current settings; store and release those that pass.
 
-    One write transaction per chunk of ECOMRISK_BATCH_SIZE held lines. A dry run does the same
-    work in a single transaction and rolls it back, so its counts are exact; on PostgreSQL it
-    holds the store-wide write lock throughout, so live batches wait for it (as on SQLite).
+    Each line is judged in its batch's mode; historical and unpriced_purchases turn those on
+    for every line. One write transaction per chunk of ECOMRISK_BATCH_SIZE held lines. A dry
+    run does the same work in a single transaction and rolls it back, so its counts are exact;
+    on PostgreSQL it holds the store-wide write lock throughout, so live batches wait for it
+    (as on SQLite).
     """
     at_ms = at_ms if at_ms is not None else now_ms()
     job = _Job(
-        Limits.from_settings(settings, now_ms=at_ms),
+        settings,
         IngestRules.from_settings(settings),
-        settings.batch_size,
         reason,
         at_ms,
+        BatchMode(historical=historical, unpriced_purchases=unpriced_purchases),
     )
     report = ReplayReport(dry_run=dry_run)
     after_id = 0
@@ -124,35 +147,55 @@ def _replay_chunk(conn: Connection, job: _Job, report: ReplayReport, after_id: i
     # batch writes meanwhile, so the clash check below sees every event stored before this chunk.
     writer.lock_store(conn)
     rows = writer.read_held_lines(
-        conn, after_id=after_id, limit=job.batch_size, reason=job.reason.value if job.reason else None
+        conn,
+        after_id=after_id,
+        limit=job.settings.batch_size,
+        reason=job.reason.value if job.reason else None,
     )
     if not rows:
         return -1
     report.examined += len(rows)
-    passing: list[tuple[int, str, CleanEvent]] = []
-    for row_id, raw_text in rows:
+    passing: list[tuple[writer.HeldLine, CleanEvent]] = []
+    failing: list[tuple[writer.HeldLine, str, str]] = []  # with the reason and detail they fail with now
+    for row in rows:
+        if row.reason == Reason.BAD_ENCODING:  # the received bytes are gone (see the module doc)
+            failing.append((row, row.reason, row.detail))
+            continue
+        limits = job.limits(job.mode_of(row.mode))
         try:
-            passing.append((row_id, raw_text, validate_line(raw_text, line_no=0, limits=job.limits)))
+            passing.append((row, validate_line(row.raw_text, line_no=0, limits=limits)))
         except LineRejected as exc:
-            report.still_failing[exc.reason.value] += 1
-    accepted = _without_clashes(conn, passing, report)
+            failing.append((row, exc.reason.value, exc.detail[: limits.detail_chars]))
+    accepted = _without_clashes(conn, passing, failing)
+    report.still_failing.update(reason for _, reason, _ in failing)
+    writer.update_held_reasons(
+        conn,
+        [
+            (reason, detail, row.id)
+            for row, reason, detail in failing
+            if (reason, detail) != (row.reason, row.detail)
+        ],
+    )
     if accepted:
         _store_replay_batch(conn, accepted, report, job)
-    return rows[-1][0]
+    return rows[-1].id
 
 
 def _without_clashes(
-    conn: Connection, passing: list[tuple[int, str, CleanEvent]], report: ReplayReport
+    conn: Connection,
+    passing: list[tuple[writer.HeldLine, CleanEvent]],
+    failing: list[tuple[writer.HeldLine, str, str]],
 ) -> list[tuple[int, str, CleanEvent]]:
-    """Drop lines whose event id is stored, or replayed earlier, with other content."""
-    known = writer.stored_hashes(conn, sorted({e.event_id for _, _, e in passing}))
+    """Drop lines whose event id is stored, or replayed earlier, with other content; they join failing."""
+    known = writer.stored_hashes(conn, sorted({e.event_id for _, e in passing}))
     accepted = []
-    for row_id, raw_text, event in passing:
+    for row, event in passing:
         content = known.setdefault(event.event_id, event.content_hash)
         if content != event.content_hash:
-            report.still_failing[Reason.CONFLICTING_DUPLICATE.value] += 1
+            detail = f"event_id {event.event_id[:80]!r} already has different content"
+            failing.append((row, Reason.CONFLICTING_DUPLICATE.value, detail))
             continue
-        accepted.append((row_id, raw_text, event))
+        accepted.append((row.id, row.raw_text, event))
     return accepted
 
 
@@ -166,7 +209,10 @@ def _store_replay_batch(
     row_ids = [row_id for row_id, _, _ in accepted]
     digest = hashlib.sha256(",".join(map(str, row_ids)).encode()).hexdigest()
     batch = RawBatch(
-        f"replay-{digest}", "\n".join(raw_text for _, raw_text, _ in accepted), source=REPLAY_SOURCE
+        f"replay-{digest}",
+        "\n".join(raw_text for _, raw_text, _ in accepted),
+        source=REPLAY_SOURCE,
+        mode=job.forced,  # what the replay turned on; each line's own batch keeps its mode
     )
     events = [replace(event, line_no=n) for n, (_, _, event) in enumerate(accepted, start=1)]
     outcome = store_batch(

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import get_settings
-from contract.wire import INGEST_TASK, RawBatch, Reason, now_ms
+from contract.wire import INGEST_TASK, BatchMode, RawBatch, Reason, now_ms
 from store.db import open_writer
 from store.webhooks import batch_alert_ids
 from workers import webhooks
@@ -68,16 +68,25 @@ def backoff_s(attempt: int) -> float:
 
 @app.task(name=INGEST_TASK, bind=True, max_retries=None)
 def ingest_batch_task(
-    self: Task, batch_id: str, raw_text: str, source: str, produced_ms: int | None = None
+    self: Task,
+    batch_id: str,
+    raw_text: str,
+    source: str,
+    produced_ms: int | None = None,
+    historical: bool = False,
+    history_end_ms: int | None = None,
+    unpriced_purchases: bool = False,
 ) -> dict[str, Any]:
     """Ingest one raw NDJSON batch, or retry, or quarantine it as poison after too many attempts."""
+    # The mode's keywords have defaults: a message queued by an earlier release is a live batch.
     settings = get_settings()
     book = delivery_book()
     try:
         attempt = book.count_attempt(batch_id)
     except redis.RedisError as exc:
         raise self.retry(exc=exc, countdown=backoff_s(self.request.retries + 1)) from exc
-    batch = RawBatch(batch_id, raw_text, source, produced_ms, attempt)
+    mode = BatchMode(historical, history_end_ms, unpriced_purchases)
+    batch = RawBatch(batch_id, raw_text, source, produced_ms, attempt, mode)
     if attempt > settings.task_max_attempts:
         return _give_up(book, batch, detail_chars=settings.quarantine_detail_chars)
     try:

@@ -14,12 +14,24 @@ import orjson
 from pydantic import ValidationError
 
 from config.settings import Settings
-from contract.wire import Action, CleanEvent, RawEvent, Reason, Rejection, is_blank_line, utc_ms
+from contract.wire import (
+    LIVE,
+    Action,
+    BatchMode,
+    CleanEvent,
+    RawEvent,
+    Reason,
+    Rejection,
+    is_blank_line,
+    utc_ms,
+)
 
 REQUIRED_FIELDS = ("event_id", "user_id", "action", "timestamp")
 TEXT_FIELDS = ("event_id", "user_id", "session_id", "action", "category", "product", "user_agent")
 _ACTIONS = frozenset(a.value for a in Action)
 _DAY_MS = 86_400_000
+# Historical batches have no past limit; every time datetime can hold is later than this.
+NO_PAST_LIMIT_MS = -(2**63)
 # Pydantic error types in the order they decide a line's reason when several apply.
 _TYPE_REASONS = (("missing", Reason.MISSING_FIELD), ("string_too_short", Reason.EMPTY_FIELD))
 
@@ -34,8 +46,27 @@ class LineRejected(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """The accepted event times, epoch ms, both ends inclusive."""
+
+    min_ts_ms: int
+    max_ts_ms: int
+
+    @classmethod
+    def for_batch(cls, settings: Settings, *, now_ms: int, mode: BatchMode = LIVE) -> TimeWindow:
+        """Live: both skew limits around the worker's clock. History: no past limit (see BatchMode)."""
+        future_ms = round(settings.max_future_skew_s * 1000)
+        if not mode.historical:
+            return cls(now_ms - round(settings.max_past_skew_days * _DAY_MS), now_ms + future_ms)
+        # Every event of a file is at or before its newest, so what this refuses is a time that has
+        # not happened yet: a far-future typo is the file's newest event, and the clock is earlier.
+        end_ms = now_ms if mode.history_end_ms is None else min(mode.history_end_ms, now_ms)
+        return cls(NO_PAST_LIMIT_MS, end_ms + future_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
-    """Everything validation needs besides the line: input limits and the accepted time range."""
+    """Everything validation needs besides the line: input limits, the accepted times, the purchase rule."""
 
     max_line_bytes: int
     max_field_chars: int
@@ -43,17 +74,20 @@ class Limits:
     min_ts_ms: int
     max_ts_ms: int
     detail_chars: int
+    unpriced_purchases: bool = False  # a purchase without an amount is stored with none
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, now_ms: int) -> Limits:
-        """Limits for a batch validated at now_ms (the worker's clock)."""
+    def from_settings(cls, settings: Settings, *, now_ms: int, mode: BatchMode = LIVE) -> Limits:
+        """Limits for a batch of this mode validated at now_ms (the worker's clock)."""
+        window = TimeWindow.for_batch(settings, now_ms=now_ms, mode=mode)
         return cls(
             max_line_bytes=settings.max_line_bytes,
             max_field_chars=settings.max_field_chars,
             max_amount_cents=round(settings.max_amount * 100),
-            min_ts_ms=now_ms - round(settings.max_past_skew_days * _DAY_MS),
-            max_ts_ms=now_ms + round(settings.max_future_skew_s * 1000),
+            min_ts_ms=window.min_ts_ms,
+            max_ts_ms=window.max_ts_ms,
             detail_chars=settings.quarantine_detail_chars,
+            unpriced_purchases=mode.unpriced_purchases,
         )
 
 
@@ -173,7 +207,7 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
         )
     ts_ms = _parse_timestamp(raw.timestamp, limits)
     amount_cents = _amount_cents(raw.amount, limits)
-    if action == Action.PURCHASE and amount_cents is None:
+    if action == Action.PURCHASE and amount_cents is None and not limits.unpriced_purchases:
         raise LineRejected(Reason.PURCHASE_WITHOUT_AMOUNT, "a purchase needs an amount")
     if category:
         category = category.lower()

@@ -71,12 +71,14 @@ def test_precision_from_reviews(db_settings: Settings) -> None:
             expected["by_marker"][marker["name"]][slot] += 1
     engine.dispose()
 
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "evaluate", "--source", "reviews", "--json"],
-        env=settings_env(db_settings), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    figures = db_settings.data_dir / "reviews.json"
+    printed = subprocess.run(
+        [sys.executable, "-m", "cli.main", "evaluate", "--source", "reviews", "--json", str(figures)],
+        env=settings_env(db_settings) | {"COLUMNS": "200"}, cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=120,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    got = json.loads(done.stdout)
+    assert printed.returncode == 0, printed.stderr
+    got = json.loads(figures.read_text())
     true_positives = sum(label in TRUE for label in final.values())
     assert (got["labelled"], got["true_positives"], got["false_positives"]) == (
         len(final), true_positives, len(final) - true_positives,
@@ -89,11 +91,5 @@ def test_precision_from_reviews(db_settings: Settings) -> None:
             assert got[table][name]["precision"] == tp / (tp + fp)
     assert got["false_positives"] > 0 and got["true_positives"] > 0  # the rule above gives both
 
-    printed = subprocess.run(
-        [sys.executable, "-m", "cli.main", "evaluate", "--source", "reviews"],
-        env=settings_env(db_settings) | {"COLUMNS": "200"}, cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert printed.returncode == 0, printed.stderr
     assert f"{len(final)} labelled alerts" in printed.stdout
     assert all(name in printed.stdout for name in expected["by_marker"])

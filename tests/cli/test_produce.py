@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from cli.produce import import_file, produce
 from config.settings import Settings, get_settings
 from contract.wire import now_ms
 from producer.importer import file_digest
+from producer.timestamps import format_timestamp
 from store.db import create_reader_engine
 from store.summaries import batch_outcomes
 from tests.producer.exports import otto_lines, retailrocket_csv, seeded_events
@@ -54,7 +57,23 @@ def test_produce_publishes_a_seeded_run(cli: typer.Typer, live_settings: Setting
     assert sorted(p.stem for p in live_settings.raw_dir.iterdir()) == sorted(ids)
     assert "Run s5" in result.output and str(live_settings.labels_path) in result.output
     assert "not_json" in result.output
-    assert live_settings.labels_path.read_text().startswith("user_id,persona\n")
+    assert live_settings.labels_path.read_text().startswith("user_id,persona,sub_type\n")
+
+
+def test_produce_mixes_personas_and_sub_types(cli: typer.Typer, live_settings: Settings) -> None:
+    # A persona share rescales its sub-types; a sub-type share sets that one alone.
+    mix = ["--persona", "normal=0", "--persona", "bot=0", "--persona", "impulsive=0"]
+    mix += ["--persona", "quick_pager=3", "--persona", "headless_agent=1"]
+    args = ["produce", "--count", "3000", "--seed", "6", "--no-progress", "--no-faults", *mix]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    with live_settings.labels_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    sub_types = Counter(row["sub_type"] for row in rows)
+    assert set(sub_types) == {"quick_pager", "headless_agent"}
+    assert {row["persona"] for row in rows if row["sub_type"] == "headless_agent"} == {"bot"}
+    # Shares are of users: three quick pagers to one headless agent, give or take the last user.
+    assert 2 <= sub_types["quick_pager"] / sub_types["headless_agent"] <= 4
 
 
 def test_produce_refuses_bad_options(cli: typer.Typer) -> None:
@@ -62,6 +81,8 @@ def test_produce_refuses_bad_options(cli: typer.Typer) -> None:
     assert result.exit_code != 0 and "unknown fault" in result.output
     result = CliRunner().invoke(cli, ["produce", "--count", "5", "--persona", "bot"])
     assert result.exit_code != 0 and "NAME=NUMBER" in result.output
+    result = CliRunner().invoke(cli, ["produce", "--count", "5", "--persona", "robot=0.5"])
+    assert result.exit_code != 0 and "unknown persona or sub-type" in result.output
 
 
 def test_import_rees46_twice_reuses_the_batch_ids(cli: typer.Typer, live_settings: Settings) -> None:
@@ -90,6 +111,53 @@ def test_import_otto_with_its_preset_publishes_each_nested_event(
     assert "Records at 'events': 11 parent lines, 1 with an empty list" in result.output
     refused = CliRunner().invoke(cli, ["import", str(REES46), "--preset", "rees46", "--records", "events"])
     assert refused.exit_code != 0 and "needs a JSON or NDJSON file" in refused.output
+
+
+def test_import_historical_says_so_and_every_message_carries_the_mode(
+    cli: typer.Typer, live_settings: Settings, tmp_path: Path
+) -> None:
+    events = seeded_events(
+        seed=3,
+        users=range(5),
+        per_user=4,
+        start_ms=1_433_221_332_117,
+        kinds=("view", "transaction"),
+        weights=(3, 1),
+    )
+    path = tmp_path / "events.csv"
+    path.write_text(retailrocket_csv(events, seed=3))
+    args = [
+        "import",
+        str(path),
+        "--preset",
+        "retailrocket",
+        "--historical",
+        "--batch-size",
+        "7",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    newest = max(e.ts_ms for e in events)
+    assert f"Historical: no past window; newest event {format_timestamp(newest)}" in result.stdout
+    assert "Purchases without an amount are stored without one" in result.stdout
+    client = redis.Redis.from_url(live_settings.redis_url or "")
+    bodies = [task_message_body(json.loads(raw))[1] for raw in client.lrange(live_settings.queue_name, 0, -1)]
+    assert len(bodies) == -(-len(events) // 7)
+    assert {(b["historical"], b["history_end_ms"], b["unpriced_purchases"]) for b in bodies} == {
+        (True, newest, True)
+    }
+
+
+def test_import_refuses_an_unknown_zone_and_two_spellings_of_one(cli: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("timestamp,visitorid,event,itemid,transactionid\n")
+    unknown = CliRunner().invoke(
+        cli, ["import", str(path), "--preset", "retailrocket", "--default-zone", "Mars/Base"]
+    )
+    assert unknown.exit_code != 0 and "unknown zone 'Mars/Base'" in unknown.output
+    both = CliRunner().invoke(cli, ["import", str(path), "--assume-utc", "--default-zone", "UTC"])
+    assert both.exit_code != 0 and "give one of them" in both.output
 
 
 def rows_committed(settings: Settings, path: Path, batches: int) -> bool:
@@ -137,4 +205,5 @@ def test_import_says_while_it_runs_that_its_first_batches_fail_for_one_reason(
     assert "were quarantined as timestamp_too_old" in warning
     assert "is before the accepted past window" in warning  # the worker's own detail
     assert "ECOMRISK_MAX_PAST_SKEW_DAYS" in warning and "quarantine replay" in warning
+    assert "import it with --historical" in warning
     assert "Imported" in old.stdout and "warning:" not in old.stdout

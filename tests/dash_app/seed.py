@@ -132,6 +132,8 @@ def quarantined(
         line_no=line_no,
         reason=reason,
         detail=f"detail of {reason}",
+        first_reason=reason,
+        first_detail=f"detail of {reason}",
         raw_text=raw_text,
         quarantined_ms=quarantined_ms,
         released_ms=None,

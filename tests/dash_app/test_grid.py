@@ -89,11 +89,31 @@ def test_quarantine_rows_keep_text_as_is_and_mark_cut_lines() -> None:
     raw = '<script>alert(1)</script>{"bad'
     lines = q.QuarantineLines(
         rows=(
-            q.QuarantinedRow(1, "b", 3, "not_json", "d", raw, len(raw), 1_767_614_400_000, None),
-            q.QuarantinedRow(2, "b", 4, "line_too_long", "d", "x" * 5, 900, 1_767_614_400_000, 1),
+            q.QuarantinedRow(1, "b", 3, "not_json", "not_json", "d", raw, len(raw), 1_767_614_400_000, None),
+            q.QuarantinedRow(
+                2, "b", 4, "line_too_long", "line_too_long", "d", "x" * 5, 900, 1_767_614_400_000, 1
+            ),
+            # Held as too old, failing now (after a replay) because the purchase has no amount.
+            q.QuarantinedRow(
+                3,
+                "b",
+                5,
+                "purchase_without_amount",
+                "timestamp_too_old",
+                "d",
+                "{}",
+                2,
+                1_767_614_400_000,
+                None,
+            ),
         )
     )
     rows = grid.quarantine_rows(lines)
+    assert [r["reason"] for r in rows] == [
+        "not_json",
+        "line_too_long",
+        "purchase_without_amount (first timestamp_too_old)",
+    ]
     assert rows[0]["raw_text"] == raw  # escaping is the browser's job: cells are text nodes
     assert rows[0]["where"] == "b:3" and rows[0]["status"] == "held"
     assert rows[1]["raw_text"] == "xxxxx…" and rows[1]["status"] == "released"

@@ -43,6 +43,9 @@ def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert "PASS" in result.stdout and "FAIL" not in result.stdout
     assert "kill -9 Redis" in result.stdout and "Redis is back" in result.stdout
     assert "kill -9 pool process" in result.stdout and "kill -9 worker" in result.stdout
+    # The load was staged first and offered at its rate; the kills cut batches in flight.
+    assert "before the clock starts" in result.stdout and "lines/s offered" in result.stdout
+    assert "kills cut a batch in flight" in result.stdout and "batches in flight: " in result.stdout
 
 
 def test_chaos_for_twenty_seconds_passes(tmp_path: Path) -> None:

@@ -64,6 +64,10 @@ def commit(store: Engine, settings: Settings, batch_id: str, lines: list[str]) -
 def test_every_reason_has_a_remedy() -> None:
     assert set(REMEDIES) == set(Reason)
     assert "ECOMRISK_MAX_PAST_SKEW_DAYS" in REMEDIES[Reason.TIMESTAMP_TOO_OLD]
+    assert "import it with --historical" in REMEDIES[Reason.TIMESTAMP_TOO_OLD]
+    assert "replay --reason {reason} --historical" in REMEDIES[Reason.TIMESTAMP_TOO_OLD]
+    assert "--unpriced-purchases" in REMEDIES[Reason.PURCHASE_WITHOUT_AMOUNT]
+    assert "--default-zone" in REMEDIES[Reason.BAD_TIMESTAMP]
     assert "--timestamp-format" in REMEDIES[Reason.BAD_TIMESTAMP]
     assert "--assume-utc" in REMEDIES[Reason.BAD_TIMESTAMP]
     assert "--value action:RAW=OURS" in REMEDIES[Reason.UNKNOWN_ACTION]
@@ -114,6 +118,9 @@ def test_the_first_batches_of_history_warn_once_with_the_setting(
         1,
     )
     assert "ECOMRISK_MAX_PAST_SKEW_DAYS" in warning.message()
+    assert (
+        "--historical" in warning.message() and "--reason timestamp_too_old --historical" in warning.message()
+    )
     time.now += 1
     assert watch.poll() is None and watch.settle() is None  # said once
     assert time.slept == []

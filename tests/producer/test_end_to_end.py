@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from config.settings import Settings
 from contract.wire import broker_client, now_ms
@@ -36,6 +36,8 @@ from tests.producer.exports import (
     retailrocket_events,
 )
 from tests.support import REES46_SAMPLE, celery_worker, wait_until
+from workers.reference import find_mismatches
+from workers.replay import replay_quarantine
 
 REES46 = REES46_SAMPLE
 
@@ -149,11 +151,18 @@ def ledger_of(settings: Settings, prefix: str) -> tuple[int, int, int, int, Coun
     return batches, received, stored, duplicates, reasons
 
 
-def expected_from(events: list[SourceEvent], purchase_kind: str, *, extra: Counter[str]) -> Expected:
-    """Purchases carry no price in these exports: held as purchase_without_amount, the rest stored."""
-    kept = [e for e in events if e.kind != purchase_kind]
-    reasons = Counter({"purchase_without_amount": len(events) - len(kept)}) + extra
-    return Expected(len(events) + extra.total(), len(kept), reasons, rapid_count(kept))
+def expected_from(events: list[SourceEvent], *, extra: Counter[str]) -> Expected:
+    """Purchases carry no price in these exports and their presets say so: every event is stored."""
+    return Expected(len(events) + extra.total(), len(events), extra, rapid_count(events))
+
+
+def purchases_of(settings: Settings, prefix: str) -> tuple[int, int]:
+    """Stored purchases of a file's batches, and how many of them carry an amount."""
+    where = "from events where action = 'purchase' and batch_id like :p"
+    return (
+        number_of(settings, f"select count(*) {where}", prefix),
+        number_of(settings, f"select count(amount_cents) {where}", prefix),
+    )
 
 
 def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, tmp_path: Path) -> None:
@@ -175,8 +184,8 @@ def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, 
         rees46_rows = sum(1 for _ in csv.DictReader(fh))
     expected = {
         REES46: Expected(rees46_rows, rees46_rows, Counter(), rapid_count_in_file(REES46)),
-        retailrocket: expected_from(read_retailrocket(retailrocket), "transaction", extra=Counter()),
-        otto: expected_from(read_otto(otto), "orders", extra=Counter({"missing_field": 1, "not_json": 1})),
+        retailrocket: expected_from(read_retailrocket(retailrocket), extra=Counter()),
+        otto: expected_from(read_otto(otto), extra=Counter({"missing_field": 1, "not_json": 1})),
     }
     options: dict[Path, dict[str, Any]] = {
         REES46: {"mapping": load_preset("rees46")},
@@ -206,6 +215,11 @@ def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, 
             assert (received, stored, duplicates, reasons) == (want.received, want.stored, 0, want.reasons)
             assert first[path].lines - first[path].blank_lines == want.received
             assert stored_rapid(settings, prefix) == want.rapid
+        # Purchases without a price: stored with no amount, counted as purchases (REES46's have prices).
+        sources = ((retailrocket, read_retailrocket, "transaction"), (otto, read_otto, "orders"))
+        for path, read, kind in sources:
+            purchases = sum(1 for e in read(path) if e.kind == kind)
+            assert purchases and purchases_of(settings, f"imp-{first[path].digest[:12]}-") == (purchases, 0)
         engine = create_engine(settings.resolved_database_url)
         totals = ledger_totals(engine)
         assert totals.balanced and totals.received == sum(w.received for w in expected.values())
@@ -221,3 +235,75 @@ def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, 
             assert ledger_of(settings, f"imp-{first[path].digest[:12]}-") == figures[path]
         assert ledger_totals(engine) == totals
         engine.dispose()
+
+
+def test_a_history_file_is_stored_with_historical_held_without_and_replayed_after_switching(
+    live_settings: Settings, tmp_path: Path
+) -> None:
+    # RetailRocket's export is from 2015: older than the workers' past window of ten years.
+    start_ms = int(datetime(2015, 6, 2, 5, 0, tzinfo=UTC).timestamp() * 1000)
+    path = tmp_path / "events.csv"
+    events = retailrocket_events(seed=5, users=range(2000, 2040), start_ms=start_ms)
+    path.write_text(retailrocket_csv(events, seed=5))
+    history = live_settings
+    plain = live_settings.model_copy(
+        update={
+            "data_dir": tmp_path / "plain",
+            "database_url": f"sqlite:///{tmp_path / 'plain.db'}",
+            "queue_name": f"{live_settings.queue_name}-plain",
+        }
+    )
+    summaries = {}
+    for settings, historical in ((history, True), (plain, False)):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        publisher = Publisher(broker_client(settings), settings)
+        summaries[historical] = import_file(
+            path,
+            publisher,
+            batch_size=100,
+            mapping=load_preset("retailrocket"),
+            historical=historical,
+            progress=False,
+        )
+    prefix = f"imp-{summaries[True].digest[:12]}-"
+    assert summaries[True].mode.history_end_ms == max(e.ts_ms for e in events)
+    purchases = sum(1 for e in events if e.kind == "transaction")
+    for settings in (history, plain):
+        with celery_worker(settings, concurrency=2, name=settings.queue_name[-5:]):
+            wait_until(
+                lambda s=settings: committed(s, prefix, summaries[True].batches), timeout_s=120, what="import"
+            )
+    # With the flag: every line stored, purchases without an amount, all of it exact.
+    assert ledger_of(history, prefix)[1:] == (len(events), len(events), 0, Counter())
+    assert purchases and purchases_of(history, prefix) == (purchases, 0)
+    assert stored_rapid(history, prefix) == rapid_count(events)
+    # Without it: every line held as too old.
+    assert ledger_of(plain, prefix)[1:] == (len(events), 0, 0, Counter({"timestamp_too_old": len(events)}))
+
+    plain_engine = create_engine(plain.resolved_database_url)
+    report = replay_quarantine(plain_engine, settings=plain, historical=True)
+    assert (report.stored_new, sum(report.still_failing.values())) == (len(events), 0)
+    history_engine = create_engine(history.resolved_database_url)
+    assert stored_events(plain_engine) == stored_events(history_engine)
+    for settings, engine in ((history, history_engine), (plain, plain_engine)):
+        totals = ledger_totals(engine)
+        assert totals.balanced and totals.held == 0 and totals.stored_new == len(events)
+        assert find_mismatches(engine, settings) == []
+        with engine.connect() as conn:
+            assert conn.scalar(text("select sum(purchases) from user_risk")) == purchases
+            assert conn.scalar(text("select sum(spend_cents) from user_risk")) == 0
+        engine.dispose()
+
+
+def stored_events(engine: Engine) -> list[tuple[Any, ...]]:
+    """Every stored event and its flags, wherever it came from."""
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "select event_id, user_id, ts_ms, action, amount_cents, gap_ms, is_rapid, is_steady,"
+                    " session_no, burst_len from events order by event_id"
+                )
+            )
+        ]

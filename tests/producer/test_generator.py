@@ -29,6 +29,7 @@ from producer.labels import HEADER, LabelWriter
 from producer.mapping import WIRE_FIELDS
 from producer.personas import Persona
 from producer.publisher import Publisher
+from producer.scenarios import SCENARIOS
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -125,7 +126,16 @@ def test_unpaced_run_ends_at_or_before_now(settings: Settings) -> None:
         for t in batch.texts
     ]
     assert max(stamps) <= now
-    assert min(stamps) >= now - timedelta(days=2)
+    # The run spans the longest life of the mix (weeks), and no further back.
+    assert min(stamps) >= datetime.fromtimestamp(config.start_ms / 1000, UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert config.horizon_ms == utc_ms(midnight)
+
+
+def test_a_seed_gives_the_same_run_at_any_time_of_the_same_day(settings: Settings) -> None:
+    morning = plan_run(settings, count=3000, seed=14, now=START.replace(hour=0, minute=1))
+    evening = plan_run(settings, count=3000, seed=14, now=START.replace(hour=23, minute=59))
+    assert morning == evening
 
 
 def test_paced_and_counted_runs_are_told_apart(settings: Settings) -> None:
@@ -202,7 +212,8 @@ def test_run_publishes_every_batch_and_writes_labels(settings: Settings) -> None
 
     rows = list(csv.reader(settings.labels_path.open(encoding="utf-8")))
     assert tuple(rows[0]) == HEADER
-    labels = dict(rows[1:])
+    labels = {user_id: persona for user_id, persona, _ in rows[1:]}
+    sub_types = {user_id: sub_type for user_id, _, sub_type in rows[1:]}
     assert len(labels) == len(rows) - 1 == summary.users
     seen = {
         wire(t)["user_id"]
@@ -213,8 +224,10 @@ def test_run_publishes_every_batch_and_writes_labels(settings: Settings) -> None
     }
     assert seen <= set(labels)
     assert set(labels.values()) <= {p.value for p in Persona}
-    by_user = {uid: p for b in expected for uid, p in b.new_users}
-    assert labels == {uid: p.value for uid, p in by_user.items()}
+    by_user = {uid: (p, sub) for b in expected for uid, p, sub in b.new_users}
+    assert labels == {uid: p.value for uid, (p, _) in by_user.items()}
+    assert sub_types == {uid: sub for uid, (_, sub) in by_user.items()}
+    assert all(SCENARIOS[sub_types[uid]].persona.value == labels[uid] for uid in labels)
 
 
 def test_running_the_same_seed_again_adds_no_label_rows(settings: Settings) -> None:
@@ -280,3 +293,30 @@ def test_invalid_fault_and_persona_options_are_refused() -> None:
         FaultRates().with_rates({"not_json": 1.5})
     with pytest.raises(ValueError, match="more than 1"):
         FaultRates().with_rates({"not_json": 0.6, "missing_field": 0.6})
+
+
+def test_same_seed_gives_the_same_users_sub_types_and_labels(settings: Settings) -> None:
+    a = plan_run(settings, count=5000, seed=21, start=START)
+    b = plan_run(settings, count=5000, seed=21, start=START)
+    assert a.cohort == b.cohort
+    labels_a = [u for batch in generate_batches(a, count=5000) for u in batch.new_users]
+    labels_b = [u for batch in generate_batches(b, count=5000) for u in batch.new_users]
+    assert labels_a == labels_b
+    assert {sub for _, _, sub in labels_a} <= set(SCENARIOS)
+    other = plan_run(settings, count=5000, seed=22, start=START)
+    assert [u.sub_type for u in other.cohort] != [u.sub_type for u in a.cohort]
+
+
+def test_an_old_two_column_labels_file_gains_the_sub_type_column(settings: Settings) -> None:
+    path = settings.labels_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("user_id,persona\nold-u1,normal\nold-u2,bot\n", encoding="utf-8")
+    writer = LabelWriter(path)
+    assert writer.write([("old-u1", Persona.NORMAL, "browser"), ("new-u3", Persona.BOT, "metronome")]) == 1
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows == [
+        list(HEADER),
+        ["old-u1", "normal", ""],
+        ["old-u2", "bot", ""],
+        ["new-u3", "bot", "metronome"],
+    ]

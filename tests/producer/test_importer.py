@@ -14,7 +14,7 @@ import pytest
 from celery import Celery
 
 from config.settings import Settings
-from contract.wire import Reason, now_ms
+from contract.wire import BatchMode, Reason, now_ms
 from producer.importer import (
     FileFormat,
     OccurrenceIndex,
@@ -24,10 +24,11 @@ from producer.importer import (
     file_digest,
     import_file,
     iter_chunks,
+    newest_event_ms,
     parse_record_path,
     read_json_array,
 )
-from producer.mapping import ColumnMapping, load_preset, map_record
+from producer.mapping import ColumnMapping, load_preset, map_record, resolve_mapping
 from producer.publisher import Publisher
 from tests.support import REES46_SAMPLE
 from workers.validation import Limits, LineRejected, validate_line
@@ -337,7 +338,7 @@ def test_each_nested_event_is_one_line_with_the_parents_session() -> None:
         ("7", "purchase", "12"),
         ("8", "view", "13"),
     ]
-    assert events[1]["timestamp"] == "2023-11-14T22:13:20.900Z"
+    assert events[1]["timestamp"] == "2023-11-14T23:13:20.900+01:00"  # the preset's zone: Berlin
     assert all(e["event_id"].startswith("imp-") for e in events)
     assert [reason_of(line) for line in lines] == ["stored", "stored", "purchase_without_amount", "stored"]
     assert (count.parents, count.empty, count.malformed) == (2, 0, 0)
@@ -466,3 +467,75 @@ def test_import_file_reports_parents_and_publishes_nested_lines(tmp_path: Path, 
     assert [m["raw_text"].count("\n") + 1 for m in sent] == [2, 2]
     assert (summary.lines, summary.blank_lines, summary.records) == (4, 1, ("events",))
     assert (summary.parents.parents, summary.parents.empty, summary.parents.malformed) == (3, 1, 1)
+    # The preset declares that OTTO's orders carry no price: every batch says so, nothing else.
+    assert all(m["unpriced_purchases"] is True and "historical" not in m for m in sent)
+
+
+def test_a_historical_import_sends_the_newest_event_of_the_file_with_every_batch(
+    tmp_path: Path, settings: Settings
+) -> None:
+    path = tmp_path / "events.csv"
+    rows = ["1433221332117,257597,view,355908,", "1442545187788,992329,transaction,248676,7000"]
+    rows += ["1438970013790,111016,addtocart,6,", "bad,1,view,1,", "1438401121103,1,view,2,"]
+    path.write_text("timestamp,visitorid,event,itemid,transactionid\n" + "\n".join(rows) + "\n")
+    sent, summary = run_import(
+        path, settings, batch_size=2, mapping=load_preset("retailrocket"), historical=True
+    )
+    newest = 1_442_545_187_788  # the transaction, in the middle of the file; "bad" has no time
+    assert summary.mode == BatchMode(historical=True, history_end_ms=newest, unpriced_purchases=True)
+    assert len(sent) == 3 and all(
+        (m["historical"], m["history_end_ms"], m["unpriced_purchases"]) == (True, newest, True) for m in sent
+    )
+    assert (settings.raw_dir / f"{sent[0]['batch_id']}.mode.json").exists()  # reconcile resends it as such
+    live, plain = run_import(path, settings, batch_size=2, mapping=load_preset("retailrocket"))
+    assert plain.mode == BatchMode(unpriced_purchases=True) and all("historical" not in m for m in live)
+
+
+NDJSON_TIMES = '{"timestamp": "2015-01-01T00:00:00+05:00"}\nnope\n{"timestamp": "2014-12-31T20:00:01Z"}'
+OTTO_SESSIONS = (
+    otto_line(1, (1, TS, "clicks"), (2, TS + 7, "carts")) + "\n" + otto_line(2, (3, TS - 9, "clicks"))
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "file_format", "mapping", "records", "newest"),
+    [
+        (NDJSON_TIMES, "ndjson", None, None, 1_420_056_001_000),  # 20:00:01Z is after 00:00+05:00
+        ('[{"timestamp": 5}, {"timestamp": "2015-01-01T00:00:00Z"}]', "json", None, None, 1_420_070_400_000),
+        (OTTO_SESSIONS, "ndjson", "otto", ("events",), TS + 7),
+        ('{"timestamp": "no"}\n[]', "ndjson", None, None, None),
+    ],
+)
+def test_the_newest_event_is_read_as_the_wire_lines_will_carry_it(
+    text: str, file_format: str, mapping: str | None, records: tuple[str, ...] | None, newest: int | None
+) -> None:
+    found = newest_event_ms(
+        io.BytesIO(text.encode()),
+        file_format=FileFormat(file_format),
+        mapping=load_preset(mapping) if mapping else None,
+        records=records,
+    )
+    assert found == newest
+
+
+def test_an_import_keeps_each_times_offset_on_the_wire(tmp_path: Path, settings: Settings) -> None:
+    path = tmp_path / "shop.csv"
+    rows = [
+        "e1,u1,view,2026-03-29T01:59:00+05:30,",  # an offset of its own: kept whatever the zone
+        "e2,u1,view,2026-03-29 01:59:00,",  # no zone: the default zone, winter time
+        "e3,u1,view,2026-03-29 03:01:00,",  # the default zone, summer time
+        "e4,u1,view,2026-03-29 03:01:00,America/New_York",  # the zone column wins
+        "e5,u1,view,1774749660000,",  # epoch ms, 2026-03-29T02:01:00Z: summer time in Berlin
+    ]
+    path.write_text("event_id,user_id,action,timestamp,tz\n" + "\n".join(rows) + "\n")
+    mapping = resolve_mapping(columns=["zone=tz"], default_zone="Europe/Berlin")
+    sent, _ = run_import(path, settings, batch_size=10, mapping=mapping)
+    times = [json.loads(line)["timestamp"] for line in sent[0]["raw_text"].split("\n")]
+    assert times == [
+        "2026-03-29T01:59:00.000+05:30",
+        "2026-03-29T01:59:00.000+01:00",
+        "2026-03-29T03:01:00.000+02:00",
+        "2026-03-29T03:01:00.000-04:00",
+        "2026-03-29T04:01:00.000+02:00",
+    ]
+    assert [reason_of(line) for line in sent[0]["raw_text"].split("\n")] == ["stored"] * 5

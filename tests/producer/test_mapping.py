@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import ChainMap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from producer.mapping import (
     ColumnMapping,
     FieldRule,
+    load_mapping_file,
     load_preset,
     map_record,
     parse_map_options,
@@ -18,29 +20,96 @@ from producer.mapping import (
     preset_names,
     resolve_mapping,
 )
-from producer.timestamps import format_timestamp, normalise_timestamp
+from producer.timestamps import format_timestamp, normalise_timestamp, parse_zone
 
 
 @pytest.mark.parametrize(
-    ("text", "fmt", "assume_utc", "expected"),
+    ("text", "fmt", "zone", "expected"),
     [
-        ("2019-10-01 00:00:00 UTC", None, False, "2019-10-01T00:00:00.000Z"),
-        ("2019-10-01 00:00:00 UTC", "%Y-%m-%d %H:%M:%S UTC", True, "2019-10-01T00:00:00.000Z"),
-        ("2019-10-01T02:00:00.5+02:00", None, False, "2019-10-01T00:00:00.500Z"),
-        ("2019-10-01T00:00:00Z", None, False, "2019-10-01T00:00:00.000Z"),
-        ("1569888000", None, False, "2019-10-01T00:00:00.000Z"),
-        ("1569888000123", None, False, "2019-10-01T00:00:00.123Z"),
-        ("2019-10-01 00:00:00", None, False, None),  # no zone: not guessed
-        ("2019-10-01 00:00:00", None, True, "2019-10-01T00:00:00.000Z"),
-        ("2019-02-30 00:00:00 UTC", None, False, None),
-        ("yesterday", None, True, None),
-        ("01/10/2019 00:00", "%Y-%m-%d", True, None),
+        ("2019-10-01 00:00:00 UTC", None, None, "2019-10-01T00:00:00.000Z"),
+        ("2019-10-01 00:00:00 UTC", "%Y-%m-%d %H:%M:%S UTC", "UTC", "2019-10-01T00:00:00.000Z"),
+        ("2019-10-01T02:00:00.5+02:00", None, None, "2019-10-01T02:00:00.500+02:00"),  # keeps its offset
+        ("2019-10-01T02:00:00.5+02:00", None, "America/New_York", "2019-10-01T02:00:00.500+02:00"),
+        ("2019-10-01T00:00:00Z", None, None, "2019-10-01T00:00:00.000Z"),
+        ("2019-10-01T00:00:00-05:30", None, None, "2019-10-01T00:00:00.000-05:30"),
+        ("1569888000", None, None, "2019-10-01T00:00:00.000Z"),  # an instant: UTC without a zone
+        ("1569888000123", None, None, "2019-10-01T00:00:00.123Z"),
+        ("1569888000123", None, "Europe/Berlin", "2019-10-01T02:00:00.123+02:00"),
+        ("1569888000", None, "-03:00", "2019-09-30T21:00:00.000-03:00"),
+        ("2019-10-01 00:00:00", None, None, None),  # no zone: not guessed
+        ("2019-10-01 00:00:00", None, "UTC", "2019-10-01T00:00:00.000Z"),
+        ("2019-10-01 00:00:00", None, "Asia/Kolkata", "2019-10-01T00:00:00.000+05:30"),
+        ("2019-10-01 00:00:00", None, "+0100", "2019-10-01T00:00:00.000+01:00"),
+        ("2019-10-01 00:00:00", None, "Mars/Olympus", None),  # an unknown zone places nothing
+        ("1569888000", None, "Mars/Olympus", None),
+        ("2019-10-01 00:00:00", None, "+25:00", None),
+        ("2019-02-30 00:00:00 UTC", None, None, None),
+        ("yesterday", None, "UTC", None),
+        ("01/10/2019 00:00", "%Y-%m-%d", "UTC", None),
     ],
 )
-def test_timestamps_normalise_to_utc_z_or_none(
-    text: str, fmt: str | None, assume_utc: bool, expected: str | None
+def test_timestamps_keep_their_offset_or_take_the_zone(
+    text: str, fmt: str | None, zone: str | None, expected: str | None
 ) -> None:
-    assert normalise_timestamp(text, fmt, assume_utc) == expected
+    assert normalise_timestamp(text, fmt, zone) == expected
+
+
+# Europe/Berlin: summer time from 2026-03-29 01:00 UTC (02:00 local -> 03:00) to 2026-10-25 01:00 UTC
+# (03:00 local -> 02:00). Each pair is one minute before and one minute after a change.
+BERLIN_CHANGES = [
+    ("2026-03-29 01:59:00", "2026-03-29T01:59:00.000+01:00", "2026-03-29T00:59:00+00:00"),
+    ("2026-03-29 03:01:00", "2026-03-29T03:01:00.000+02:00", "2026-03-29T01:01:00+00:00"),
+    ("2026-10-25 01:59:00", "2026-10-25T01:59:00.000+02:00", "2026-10-24T23:59:00+00:00"),
+    ("2026-10-25 03:01:00", "2026-10-25T03:01:00.000+01:00", "2026-10-25T02:01:00+00:00"),
+]
+
+
+@pytest.mark.parametrize(("local", "wire", "utc"), BERLIN_CHANGES)
+def test_a_default_zone_gives_the_offset_of_each_side_of_a_dst_change(
+    local: str, wire: str, utc: str
+) -> None:
+    assert normalise_timestamp(local, None, "Europe/Berlin") == wire
+    assert datetime.fromisoformat(wire) == datetime.fromisoformat(utc)  # the same instant
+
+
+@pytest.mark.parametrize(("local", "wire", "utc"), BERLIN_CHANGES)
+def test_epoch_times_take_the_offset_of_their_instant(local: str, wire: str, utc: str) -> None:
+    epoch_ms = str(int(datetime.fromisoformat(utc).timestamp() * 1000))
+    assert normalise_timestamp(epoch_ms, None, "Europe/Berlin") == wire
+
+
+def test_a_repeated_hour_reads_as_its_first_pass_and_a_skipped_one_with_the_earlier_offset() -> None:
+    # 02:30 happens twice on 2026-10-25 in Berlin (fold 0: summer time) and not at all on 2026-03-29.
+    assert (
+        normalise_timestamp("2026-10-25 02:30:00", None, "Europe/Berlin") == "2026-10-25T02:30:00.000+02:00"
+    )
+    assert (
+        normalise_timestamp("2026-03-29 02:30:00", None, "Europe/Berlin") == "2026-03-29T02:30:00.000+01:00"
+    )
+
+
+def test_a_zone_column_wins_over_the_default_zone_on_both_sides_of_dst() -> None:
+    mapping = resolve_mapping(columns=["timestamp=t", "zone=tz"], default_zone="UTC")
+    assert mapping is not None and mapping.rules["zone"].columns == ("tz",)
+    for local, wire, _ in BERLIN_CHANGES:
+        event = map_record({"t": local, "tz": "Europe/Berlin", "user_id": "u"}, mapping)
+        assert event["timestamp"] == wire and "zone" not in event  # read, never sent
+    # A row without a zone takes the default; an unreadable zone leaves the time for the worker to reject.
+    assert map_record({"t": "2026-03-29 03:01:00"}, mapping)["timestamp"] == "2026-03-29T03:01:00.000Z"
+    assert (
+        map_record({"t": "2026-03-29 03:01:00", "tz": "Nowhere"}, mapping)["timestamp"]
+        == "2026-03-29 03:01:00"
+    )
+    epoch = resolve_mapping(columns=["timestamp=t", "zone=tz"])
+    assert epoch is not None
+    summer = map_record({"t": "1782864000000", "tz": "America/New_York"}, epoch)["timestamp"]
+    assert summer == "2026-06-30T20:00:00.000-04:00"
+
+
+def test_an_unknown_default_zone_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="unknown zone 'Europe/Atlantis'"):
+        resolve_mapping(preset="rees46", default_zone="Europe/Atlantis")
+    assert parse_zone("Europe/Berlin") is not None and parse_zone("../etc/passwd") is None
 
 
 def test_format_timestamp_writes_z_or_the_offset_for_the_same_instant() -> None:
@@ -119,10 +188,10 @@ def test_options_override_a_preset() -> None:
 
 
 def test_map_options_alone_start_from_identity() -> None:
-    mapping = resolve_mapping(columns=["timestamp=event_time"], assume_utc=True)
+    mapping = resolve_mapping(columns=["timestamp=event_time"], default_zone="UTC")
     assert mapping is not None
     assert mapping.rules["user_id"].columns == ("user_id",)
-    assert mapping.rules["timestamp"] == FieldRule(("event_time",), assume_utc=True)
+    assert mapping.rules["timestamp"] == FieldRule(("event_time",), default_zone="UTC")
     assert resolve_mapping() is None  # our own format, read as is
 
 
@@ -132,6 +201,14 @@ def test_mapping_file_and_bad_options(tmp_path: Path) -> None:
     mapping = resolve_mapping(mapping_file=path)
     assert mapping is not None and mapping.name == "shop"
     assert map_record({"customer": "c1", "type": "view"}, mapping)["user_id"] == "c1"
+    assert not mapping.unpriced_purchases
+    # A file of an earlier release said "assume_utc"; one may say its purchases carry no price.
+    older = tmp_path / "older.json"
+    older.write_text(
+        json.dumps({"unpriced_purchases": True, "fields": {"timestamp": {"column": "t", "assume_utc": True}}})
+    )
+    read = load_mapping_file(older)
+    assert read.rules["timestamp"].default_zone == "UTC" and read.unpriced_purchases
     with pytest.raises(ValueError, match="either"):
         resolve_mapping(preset="rees46", mapping_file=path)
     with pytest.raises(ValueError, match="no preset"):
@@ -164,7 +241,8 @@ def test_retailrocket_preset_maps_its_three_events() -> None:
     }
     assert actions == {"addtocart": "add_to_cart", "transaction": "purchase"}
     purchase = map_record({**row, "event": "transaction", "transactionid": "4000"}, mapping)
-    assert purchase["amount"] is None  # the export has no price: the worker holds it back
+    assert purchase["amount"] is None  # the export has no price, and the preset says so
+    assert mapping.unpriced_purchases and not load_preset("rees46").unpriced_purchases
 
 
 def test_otto_preset_reads_its_events_list_and_the_session_from_the_parent() -> None:
@@ -173,7 +251,8 @@ def test_otto_preset_reads_its_events_list_and_the_session_from_the_parent() -> 
     record = ChainMap({"aid": 1517085, "ts": 1659304800025, "type": "carts"}, {"session": 0, "events": []})
     event = map_record(record, mapping)
     assert (event["user_id"], event["action"], event["product"]) == ("0", "add_to_cart", "1517085")
-    assert event["timestamp"] == "2022-07-31T22:00:00.025Z"
+    assert event["timestamp"] == "2022-08-01T00:00:00.025+02:00"  # a German shop: Berlin's offset
+    assert mapping.unpriced_purchases
     orders = map_record(ChainMap({"aid": 1, "ts": 1659304800025, "type": "orders"}, {"session": 0}), mapping)
     assert orders["action"] == "purchase" and orders["amount"] is None
     adjusted = resolve_mapping(preset="otto", columns=["product=aid"])

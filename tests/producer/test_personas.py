@@ -1,4 +1,4 @@
-"""Persona timing: bots tick, impulsive users burst, normal users are mostly slow."""
+"""Today's three personas, now the browser, burst_buyer and metronome sub-types, keep their timing."""
 
 from __future__ import annotations
 
@@ -12,27 +12,28 @@ import pytest
 
 from contract.wire import utc_ms
 from producer.catalogue import build_catalogue
-from producer.personas import (
-    NIGHT_END_HOUR,
-    Mode,
-    Persona,
-    PersonaMix,
-    Step,
-    life_steps,
+from producer.personas import NIGHT_END_HOUR, Mode, Persona, Step, local_hour
+from producer.population import (
+    assign_slots,
     natural_rate,
-    persona_profile,
     population_for_rate,
+    scenario_profile,
+    slot_steps,
 )
+from producer.scenarios import DEFAULT_MIX, LEGACY_MIX, SCENARIOS, scenario
 from producer.simulation import Timeline
 
 START_MS = utc_ms(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 SESSION_GAP_MS = 30 * 60_000
 
 
-def lives(persona: Persona, users: int) -> list[list[Step]]:
+def lives(name: str, users: int, *, offset_min: int = 0) -> list[list[Step]]:
     """The steps (without LEAVE) of `users` independent lives."""
-    rng = random.Random(f"test:{persona}")
-    return [[s for s in life_steps(persona, rng, START_MS) if s.mode is not Mode.LEAVE] for _ in range(users)]
+    rng = random.Random(f"test:{name}")
+    kind = scenario(name)
+    return [
+        [s for s in kind.life(rng, START_MS, offset_min) if s.mode is not Mode.LEAVE] for _ in range(users)
+    ]
 
 
 def session_gaps_ms(steps: list[Step]) -> list[int]:
@@ -42,7 +43,7 @@ def session_gaps_ms(steps: list[Step]) -> list[int]:
 
 def test_bots_tick_with_tiny_jitter_and_some_are_two_to_three_seconds_apart() -> None:
     periods = []
-    for steps in lives(Persona.BOT, 60):
+    for steps in lives("metronome", 60):
         gaps = session_gaps_ms(steps)
         mean = statistics.fmean(gaps)
         assert statistics.pstdev(gaps) / mean < 0.05
@@ -52,12 +53,12 @@ def test_bots_tick_with_tiny_jitter_and_some_are_two_to_three_seconds_apart() ->
 
 
 def test_bots_have_long_sessions() -> None:
-    sizes = [n for steps in lives(Persona.BOT, 30) for n in Counter(s.session for s in steps).values()]
+    sizes = [n for steps in lives("metronome", 30) for n in Counter(s.session for s in steps).values()]
     assert min(sizes) >= 100
 
 
 def test_impulsive_users_act_in_bursts_under_two_seconds() -> None:
-    for steps in lives(Persona.IMPULSIVE, 80):
+    for steps in lives("burst_buyer", 80):
         burst_gaps = [
             b.ts_ms - a.ts_ms
             for a, b in itertools.pairwise(steps)
@@ -69,19 +70,20 @@ def test_impulsive_users_act_in_bursts_under_two_seconds() -> None:
         assert all(4 <= n <= 15 for n in sizes.values())
 
 
-@pytest.mark.parametrize("persona", [Persona.IMPULSIVE, Persona.NORMAL])
-def test_only_impulsive_users_lean_to_the_night(persona: Persona) -> None:
+@pytest.mark.parametrize(("name", "offset_min"), [("burst_buyer", 0), ("burst_buyer", -300), ("browser", 60)])
+def test_only_impulsive_users_lean_to_their_local_night(name: str, offset_min: int) -> None:
     rng = random.Random(9)
+    kind = scenario(name)
     # Users join at any hour, so the first session alone gives no night bias.
     steps = [
         s
         for _ in range(300)
-        for s in life_steps(persona, rng, START_MS + rng.randrange(86_400_000))
+        for s in kind.life(rng, START_MS + rng.randrange(86_400_000), offset_min)
         if s.mode is not Mode.LEAVE
     ]
-    night = sum((s.ts_ms // 3_600_000) % 24 < NIGHT_END_HOUR for s in steps) / len(steps)
+    night = sum(local_hour(s.ts_ms, offset_min) < NIGHT_END_HOUR for s in steps) / len(steps)
     flat = NIGHT_END_HOUR / 24
-    if persona is Persona.IMPULSIVE:
+    if kind.persona is Persona.IMPULSIVE:
         assert night > 1.5 * flat
     else:
         assert night < 1.3 * flat
@@ -90,7 +92,7 @@ def test_only_impulsive_users_lean_to_the_night(persona: Persona) -> None:
 def test_normal_users_are_mostly_slow_but_some_are_occasionally_fast() -> None:
     all_gaps: list[int] = []
     with_fast = 0
-    for steps in lives(Persona.NORMAL, 200):
+    for steps in lives("browser", 200):
         gaps = session_gaps_ms(steps)
         all_gaps += gaps
         with_fast += any(g < 2000 for g in gaps)
@@ -101,7 +103,7 @@ def test_normal_users_are_mostly_slow_but_some_are_occasionally_fast() -> None:
 
 
 def test_normal_sessions_are_separated_by_idle_periods() -> None:
-    for steps in lives(Persona.NORMAL, 50):
+    for steps in lives("browser", 50):
         sizes = Counter(s.session for s in steps)
         assert all(5 <= n <= 40 for n in sizes.values())
         for a, b in itertools.pairwise(steps):
@@ -110,49 +112,38 @@ def test_normal_sessions_are_separated_by_idle_periods() -> None:
 
 
 def test_impulsive_users_buy_more_than_normal_ones() -> None:
-    personas = [Persona.NORMAL] * 40 + [Persona.IMPULSIVE] * 40
-    timeline = Timeline(
-        seed=5, run_id="t", start_ms=START_MS, personas=personas, catalogue=build_catalogue(5)
-    )
-    actions: dict[Persona, Counter[str]] = {p: Counter() for p in Persona}
+    slots = ["browser"] * 40 + ["burst_buyer"] * 40
+    steps = slot_steps(slots, seed=5, start_ms=START_MS)
+    timeline = Timeline(run_id="t", seed=5, steps=steps, catalogue=build_catalogue(5))
+    actions: dict[str, Counter[str]] = {name: Counter() for name in set(slots)}
     for n, event in enumerate(timeline):
         if n == 8000:
             break
-        actions[event.persona][event.fields["action"]] += 1
-    share = {p: c["purchase"] / max(1, c.total()) for p, c in actions.items()}
-    assert share[Persona.IMPULSIVE] > 3 * share[Persona.NORMAL] > 0
+        actions[event.sub_type][event.fields["action"]] += 1
+    share = {name: c["purchase"] / max(1, c.total()) for name, c in actions.items()}
+    assert share["burst_buyer"] > 3 * share["browser"] > 0
 
 
 @pytest.mark.parametrize("users", [1, 7, 13, 20, 100, 1001])
 def test_allocation_adds_up_and_keeps_every_persona_from_thirteen_users(users: int) -> None:
-    counts = PersonaMix().allocate(users)
-    assert sum(counts.values()) == users
-    if users >= 13:
-        assert all(counts.values())
-
-
-def test_mix_rejects_unknown_and_negative_shares() -> None:
-    with pytest.raises(ValueError, match="unknown persona"):
-        PersonaMix().with_shares({"robot": 0.5})
-    with pytest.raises(ValueError):
-        PersonaMix(normal=-1.0)
-    assert PersonaMix().with_shares({"bot": 0.0}).allocate(50)[Persona.BOT] == 0
+    for mix in (DEFAULT_MIX, LEGACY_MIX):
+        counts = mix.allocate(users)
+        assert sum(counts.values()) == users
+        if users >= 13:
+            personas = {scenario(name).persona for name, n in counts.items() if n}
+            assert personas == set(Persona)
 
 
 def test_population_for_a_rate_has_that_natural_rate() -> None:
-    mix = PersonaMix()
-    users = population_for_rate(mix, 200.0)
-    assert natural_rate(mix.allocate(users)) == pytest.approx(200.0, rel=0.02)
-    assert all(persona_profile(p).rate_hz > 0 for p in Persona)
+    users = population_for_rate(DEFAULT_MIX, 200.0)
+    assert natural_rate(DEFAULT_MIX.allocate(users)) == pytest.approx(200.0, rel=0.02)
+    assert all(scenario_profile(name).rate_hz > 0 for name in SCENARIOS)
 
 
 def test_a_steady_population_emits_about_the_requested_rate_from_the_start() -> None:
-    mix = PersonaMix()
-    rng = random.Random(3)
-    personas = [p for p, n in mix.allocate(population_for_rate(mix, 40.0)).items() for _ in range(n)]
-    rng.shuffle(personas)
+    slots = assign_slots(DEFAULT_MIX, population_for_rate(DEFAULT_MIX, 40.0), random.Random(3))
     timeline = Timeline(
-        seed=3, run_id="t", start_ms=START_MS, personas=personas, catalogue=build_catalogue(3)
+        run_id="t", seed=3, steps=slot_steps(slots, seed=3, start_ms=START_MS), catalogue=build_catalogue(3)
     )
     window_ms = 120_000
     events = 0

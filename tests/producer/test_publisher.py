@@ -13,8 +13,8 @@ import redis
 
 from cli.redis_server import free_port, start_redis
 from config.settings import Settings
-from contract.wire import INGEST_TASK, broker_client
-from producer.publisher import Publisher, backoff_delays, write_raw_batch
+from contract.wire import INGEST_TASK, LIVE, BatchMode, broker_client
+from producer.publisher import Publisher, backoff_delays, read_batch_mode, write_raw_batch
 from tests.support import task_message_body, wait_until
 
 
@@ -46,6 +46,15 @@ def test_raw_batch_is_written_whole_and_refuses_unsafe_ids(tmp_path: Path) -> No
     for bad in ("../escape", "a/b", "", ".hidden"):
         with pytest.raises(ValueError, match="filename-safe"):
             write_raw_batch(tmp_path / "raw", bad, "x")
+
+
+def test_a_batch_that_is_not_live_keeps_its_mode_beside_its_raw_file(tmp_path: Path) -> None:
+    raw_dir = tmp_path / "raw"
+    mode = BatchMode(historical=True, history_end_ms=1_433_203_202_000, unpriced_purchases=True)
+    history = write_raw_batch(raw_dir, "imp-1", "a", mode=mode)
+    live = write_raw_batch(raw_dir, "gen-1", "b")
+    assert sorted(p.name for p in raw_dir.iterdir()) == ["gen-1.ndjson", "imp-1.mode.json", "imp-1.ndjson"]
+    assert (read_batch_mode(history), read_batch_mode(live)) == (mode, LIVE)
 
 
 def test_the_raw_file_exists_before_the_message_is_queued(live_settings: Settings) -> None:

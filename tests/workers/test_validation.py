@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
-from contract.wire import Reason
+from contract.wire import BatchMode, Reason
 from workers.validation import (
     Limits,
     LineRejected,
@@ -210,6 +210,62 @@ def test_skew_limits_are_inclusive_edges() -> None:
     assert reason_of(line(timestamp=iso(past_edge - 1))) is Reason.TIMESTAMP_TOO_OLD
     assert reason_of(line(timestamp="1970-01-01T00:00:00Z")) is Reason.TIMESTAMP_TOO_OLD
     assert reason_of(line(timestamp="2999-01-01T00:00:00+05:00")) is Reason.TIMESTAMP_IN_FUTURE
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def judged(text: str, limits: Limits) -> Reason | int:
+    """The line's reason, or its stored time when it passes."""
+    try:
+        return validate_line(text, line_no=1, limits=limits).ts_ms
+    except LineRejected as exc:
+        return exc.reason
+
+
+FUTURE_MS = round(SETTINGS.max_future_skew_s * 1000)
+HISTORY_END_MS = int(datetime(2015, 9, 18, 2, 59, 47, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_history_file_has_no_past_window_and_its_newest_event_bounds_the_future() -> None:
+    history = Limits.from_settings(
+        SETTINGS, now_ms=NOW_MS, mode=BatchMode(historical=True, history_end_ms=HISTORY_END_MS)
+    )
+    assert judged(line(timestamp="2015-05-03T03:00:04.384Z"), history) == 1_430_622_004_384
+    assert judged(line(timestamp="1970-01-01T00:00:00Z"), history) == 0
+    assert judged(line(timestamp="0001-01-01T00:00:00Z"), history) == -62_135_596_800_000
+    end = HISTORY_END_MS + FUTURE_MS
+    assert judged(line(timestamp=iso(end)), history) == end
+    assert judged(line(timestamp=iso(end + 1)), history) is Reason.TIMESTAMP_IN_FUTURE
+    # Live, the same old time is too old.
+    assert judged(line(timestamp="2015-05-03T03:00:04.384Z"), LIMITS) is Reason.TIMESTAMP_TOO_OLD
+
+
+def test_a_far_future_typo_in_a_history_file_is_still_refused() -> None:
+    # The typo is the file's newest event, so the reference is the worker's clock, the earlier one.
+    typo_ms = int(datetime(2105, 9, 18, tzinfo=UTC).timestamp() * 1000)
+    history = Limits.from_settings(
+        SETTINGS, now_ms=NOW_MS, mode=BatchMode(historical=True, history_end_ms=typo_ms)
+    )
+    assert judged(line(timestamp=iso(typo_ms)), history) is Reason.TIMESTAMP_IN_FUTURE
+    assert judged(line(timestamp=iso(NOW_MS + FUTURE_MS)), history) == NOW_MS + FUTURE_MS
+    assert judged(line(timestamp=iso(NOW_MS + FUTURE_MS + 1)), history) is Reason.TIMESTAMP_IN_FUTURE
+    # A history file without any readable time: the clock alone.
+    unknown = Limits.from_settings(SETTINGS, now_ms=NOW_MS, mode=BatchMode(historical=True))
+    assert (unknown.min_ts_ms, unknown.max_ts_ms) == (history.min_ts_ms, NOW_MS + FUTURE_MS)
+
+
+def test_a_batch_that_says_so_stores_purchases_without_an_amount() -> None:
+    unpriced = Limits.from_settings(SETTINGS, now_ms=NOW_MS, mode=BatchMode(unpriced_purchases=True))
+    for amount in (None, ...):  # null, or no amount key at all
+        clean = validate_line(line(action="purchase", amount=amount), line_no=1, limits=unpriced)
+        assert (clean.action, clean.amount_cents) == ("purchase", None)
+    assert (
+        validate_line(line(action="purchase", amount=12.5), line_no=1, limits=unpriced).amount_cents == 1250
+    )
+    assert judged(line(action="purchase", amount=-1), unpriced) is Reason.NEGATIVE_AMOUNT  # other rules hold
+    assert judged(line(action="purchase", amount=None), LIMITS) is Reason.PURCHASE_WITHOUT_AMOUNT
 
 
 def test_normalise_text_removes_control_characters_and_collapses_space() -> None:
