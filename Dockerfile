@@ -10,10 +10,10 @@ WORKDIR /app
 
 # Dependencies in their own layer: a code change does not reinstall them.
 COPY pyproject.toml ./
-RUN for pkg in config contract producer workers dash_app store cli harness bench; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
+RUN for pkg in config contract producer workers dash_app store cli harness bench api; do mkdir "$pkg" && touch "$pkg/__init__.py"; done \
     && pip install . \
     && pip uninstall --yes ecomrisk \
-    && rm -rf config contract producer workers dash_app store cli harness bench build ./*.egg-info
+    && rm -rf config contract producer workers dash_app store cli harness bench api build ./*.egg-info
 
 COPY config ./config
 COPY contract ./contract
@@ -24,12 +24,13 @@ COPY store ./store
 COPY cli ./cli
 COPY harness ./harness
 COPY bench ./bench
+COPY api ./api
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 # Not root; /data is created here so that a fresh named volume takes its owner.
 RUN useradd --create-home --uid 10001 ecomrisk && mkdir /data && chown ecomrisk:ecomrisk /data
 USER ecomrisk
 ENV ECOMRISK_DATA_DIR=/data
-EXPOSE 8050 5555
+EXPOSE 8050 5555 8000
 
 CMD ["ecomrisk", "--help"]

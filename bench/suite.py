@@ -34,19 +34,35 @@ DASHBOARD_FLOOR_MS = 150.0
 
 
 def bench_dashboard(
-    settings: Settings, *, events: int, users: int, repeats: int, workdir: Path | None = None
+    settings: Settings,
+    *,
+    events: int,
+    users: int,
+    repeats: int,
+    workdir: Path | None = None,
+    api_requests: int = 0,
 ) -> dict[str, Any]:
-    """Seed a fresh SQLite file with `events` events and time every refresh callback (p95, ms)."""
+    """Seed a fresh SQLite file with `events` events and time every refresh callback (p95, ms).
+
+    api_requests > 0: also the API's p95 on the same store, against a real `ecomrisk api` process.
+    """
     from bench.dashboard import measure_refresh
     from bench.synthetic import seed_synthetic
 
+    api: dict[str, dict[str, float]] = {"p50_ms": {}, "p95_ms": {}}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        bench_settings = settings.model_copy(update={"database_url": url, "redis_url": None})
+        bench_settings = settings.model_copy(
+            update={"database_url": url, "redis_url": None, "data_dir": Path(tmp) / "data"}
+        )
         started = time.perf_counter()
         seeded = seed_synthetic(url, events=events, users=users, settings=bench_settings)
         seed_s = time.perf_counter() - started
         p95 = measure_refresh(bench_settings, repeats=repeats)
+        if api_requests:
+            from bench.api import measure_api
+
+            api = measure_api(bench_settings, requests=api_requests)
     return {
         "kind": "dashboard",
         "events": events,
@@ -55,6 +71,9 @@ def bench_dashboard(
         "seeded": seeded,
         "seed_s": round(seed_s, 1),
         "p95_ms": p95,
+        "api_p95_ms": api["p95_ms"],
+        "api_p50_ms": api["p50_ms"],
+        "api_requests": api_requests,
         "floor_ms": DASHBOARD_FLOOR_MS,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
     }
@@ -72,6 +91,18 @@ def print_dashboard(result: dict[str, Any], console: Console) -> None:
     for name, ms in result["p95_ms"].items():
         table.add_row(name, f"{ms:.1f}", "yes" if ms <= result["floor_ms"] else "NO")
     console.print(table)
+    if result.get("api_p95_ms"):
+        from bench.api import API_FLOOR_MS
+
+        api = Table(title=f"API, p95 of {result['api_requests']} requests against a real ecomrisk api")
+        api.add_column("request")
+        api.add_column("p50 ms", justify="right")
+        api.add_column("p95 ms", justify="right")
+        api.add_column(f"<= {API_FLOOR_MS:.0f} ms")
+        for name, ms in result["api_p95_ms"].items():
+            p50 = result["api_p50_ms"][name]
+            api.add_row(name, f"{p50:.1f}", f"{ms:.1f}", "yes" if ms <= API_FLOOR_MS else "NO")
+        console.print(api)
 
 
 def write_result(result: dict[str, Any], path: Path) -> None:
@@ -106,6 +137,7 @@ class BenchPlan:
     dashboard_events: tuple[int, ...] = (1_000_000, 5_000_000)
     dashboard_users: int = 300_000
     dashboard_repeats: int = 20
+    api_requests: int = 200  # per API request kind, on each dashboard store; 0 skips them
     database_url: str | None = None  # None: a fresh SQLite file per run
     seed: int = 1
 
@@ -122,6 +154,7 @@ class BenchPlan:
             dashboard_events=(20_000,),
             dashboard_users=2_000,
             dashboard_repeats=3,
+            api_requests=20,
         )
 
     def with_options(self, **options: Any) -> BenchPlan:
@@ -158,6 +191,7 @@ class BenchPlan:
             f"--table-size={_join(self.table_sizes)}",
             f"--dashboard-events={_join(self.dashboard_events) or 0}",
             f"--dashboard-users={self.dashboard_users}", f"--dashboard-repeats={self.dashboard_repeats}",
+            f"--api-requests={self.api_requests}",
             f"--seed={self.seed}",
         ]  # fmt: skip
         if self.batch_size:
@@ -329,10 +363,18 @@ def run_suite(base: Settings, plan: BenchPlan, console: Console, *, workdir: Pat
     for events in plan.dashboard_events:
         say(f"dashboard: {events:,} stored events, {plan.dashboard_users:,} users")
         dashboard = bench_dashboard(
-            base, events=events, users=plan.dashboard_users, repeats=plan.dashboard_repeats, workdir=workdir
+            base,
+            events=events,
+            users=plan.dashboard_users,
+            repeats=plan.dashboard_repeats,
+            workdir=workdir,
+            api_requests=plan.api_requests,
         )
         result["dashboard"].append(
-            {k: dashboard[k] for k in ("events", "users", "repeats", "seed_s", "p95_ms")}
+            {
+                k: dashboard[k]
+                for k in ("events", "users", "repeats", "seed_s", "p95_ms", "api_p95_ms", "api_p50_ms")
+            }
         )
     result["floors"] = floors(result)
     result["total_s"] = round(time.monotonic() - started, 1)
@@ -459,6 +501,11 @@ def floors(result: dict[str, Any]) -> list[dict[str, Any]]:
     for d in result["dashboard"]:
         figure = f"dashboard p95, slowest callback, {d['events']:,} events"
         rows.append(verdict(figure, max(d["p95_ms"].values()), "ms", at_most=DASHBOARD_FLOOR_MS))
+        if d.get("api_p95_ms"):
+            from bench.api import API_FLOOR_MS, api_verdicts
+
+            for figure, ms in api_verdicts(d):
+                rows.append(verdict(figure, ms, "ms", at_most=API_FLOOR_MS))
     memories = [r["memory"] for r in runs] + ([result["latency"]["memory"]] if "latency" in result else [])
     worker_mb = [
         mb
@@ -568,6 +615,18 @@ def print_suite(result: dict[str, Any], console: Console) -> None:
                 name, *(f"{entry['p95_ms'].get(name, float('nan')):.1f}" for entry in result["dashboard"])
             )
         console.print(dash)
+    measured = [entry for entry in result["dashboard"] if entry.get("api_p95_ms")]
+    if measured:
+        api = Table(title="API, p95 (p50) against a real ecomrisk api (ms)")
+        api.add_column("request")
+        for entry in measured:
+            api.add_column(f"{entry['events']:,} events", justify="right")
+        for name in measured[0]["api_p95_ms"]:
+            api.add_row(
+                name,
+                *(f"{entry['api_p95_ms'][name]:.1f} ({entry['api_p50_ms'][name]:.1f})" for entry in measured),
+            )
+        console.print(api)
 
     verdicts = Table(title="Figures against the floors of the issue")
     for column in ("figure", "value", "floor", ""):

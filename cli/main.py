@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from cli.errors import fail, load_settings, require_broker
 from cli.produce import import_file, produce
 from cli.services import child_env, flower_argv, worker_argv
 from cli.supervisor import run_stack
+from cli.webhooks import webhooks_app
 from config.settings import Settings, hide_password
 from contract.wire import Reason
 
@@ -29,6 +31,7 @@ app = typer.Typer(
 )
 app.command("produce")(produce)
 app.command("import")(import_file)
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def exec_with_settings(argv: list[str], settings: Settings) -> None:
@@ -94,6 +97,17 @@ def dashboard(
 
 
 @app.command()
+def api(
+    port: Annotated[int | None, typer.Option(help="Port; default ECOMRISK_API_PORT.")] = None,
+) -> None:
+    """Serve the score and review API (FastAPI) on ECOMRISK_API_HOST; OpenAPI at /api/v1/openapi.json."""
+    settings = load_settings()
+    from api.app import run  # here: FastAPI and the store are heavy to import
+
+    run(settings, port or settings.api_port)
+
+
+@app.command()
 def status(
     alerts: Annotated[int, typer.Option(min=0, help="How many recent alerts to list.")] = 10,
 ) -> None:
@@ -116,35 +130,54 @@ def status(
         raise typer.Exit(1)
 
 
+class EvaluationSource(StrEnum):
+    """What `evaluate` scores stored risk against."""
+
+    LABELS = "labels"
+    REVIEWS = "reviews"
+
+
 @app.command()
 def evaluate(
     labels: Annotated[
         Path | None, typer.Option(help="Labels CSV; default <ECOMRISK_DATA_DIR>/labels.csv.")
     ] = None,
+    source: Annotated[
+        EvaluationSource,
+        typer.Option(
+            help="labels: the producer's personas; reviews: the analysts' labels of resolved alerts."
+        ),
+    ] = EvaluationSource.LABELS,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
     ] = None,
 ) -> None:
-    """Compare stored risk with the ground-truth labels: F1, FPR, kind, per sub-type, markers, scores."""
+    """Score stored risk against ground-truth labels (F1, FPR, kind, sub-types) or analyst reviews."""
     settings = load_settings()
-    from cli.reports import open_store, print_evaluation
+    from cli.reports import open_store, print_evaluation, print_review_precision
     from workers.evaluation import evaluate as score
-    from workers.evaluation import load_labels, load_predictions
+    from workers.evaluation import load_labels, load_predictions, load_review_labels, review_precision
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # a file or a pipe keeps the wide per-sub-type table whole
     path = labels or settings.labels_path
-    if not path.exists():
+    if source is EvaluationSource.LABELS and not path.exists():
         raise fail(f"No labels file at {path}: run `ecomrisk produce` first.")
     engine = open_store(settings, console)
     if engine is None:
         raise typer.Exit(1)
-    result = score(load_labels(path), load_predictions(engine))
-    print_evaluation(result, path, console)
+    if source is EvaluationSource.REVIEWS:
+        reviewed = review_precision(load_review_labels(engine))
+        print_review_precision(reviewed, console)
+        figures = reviewed.to_dict()
+    else:
+        result = score(load_labels(path), load_predictions(engine))
+        print_evaluation(result, path, console)
+        figures = result.to_dict()
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         console.print(f"figures written to {json_path}")
 
 
@@ -235,6 +268,12 @@ def bench(
     dashboard_repeats: Annotated[
         int | None, typer.Option(min=3, help="Timed runs per dashboard callback; default 20.")
     ] = None,
+    api_requests: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Timed API requests of each kind on each dashboard store; 0 skips; default 200."
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -277,6 +316,7 @@ def bench(
             dashboard_events=dashboard_events,
             dashboard_users=dashboard_users,
             dashboard_repeats=dashboard_repeats,
+            api_requests=api_requests,
             database_url=database_url,
             seed=seed,
         )
@@ -324,16 +364,19 @@ def bench_dashboard(
     events: Annotated[int, typer.Option(min=1000, help="Events to seed.")] = 1_000_000,
     users: Annotated[int, typer.Option(min=10, help="Users to seed.")] = 300_000,
     repeats: Annotated[int, typer.Option(min=3, help="Timed runs per callback.")] = 20,
+    api_requests: Annotated[
+        int, typer.Option(min=0, help="Also time this many API requests of each kind; 0 skips them.")
+    ] = 0,
     output: Annotated[Path, typer.Option(help="Where to write the JSON figures.")] = Path(
         "artifacts/bench-dashboard.json"
     ),
 ) -> None:
-    """p95 server time of every dashboard refresh callback on a freshly seeded SQLite file."""
+    """p95 server time of every dashboard refresh callback (and the API) on a freshly seeded SQLite file."""
     settings = load_settings()
     from bench.suite import bench_dashboard as run
     from bench.suite import print_dashboard, write_result
 
-    result = run(settings, events=events, users=users, repeats=repeats)
+    result = run(settings, events=events, users=users, repeats=repeats, api_requests=api_requests)
     print_dashboard(result, Console())
     write_result(result, output)
 

@@ -21,7 +21,8 @@ from store.summaries import (
     quarantine_by_reason,
     quarantine_first_reasons,
 )
-from workers.evaluation import Evaluation
+from store.webhooks import DeliveryRow, read_deliveries
+from workers.evaluation import Evaluation, ReviewPrecision
 
 
 def open_store(settings: Settings, console: Console) -> Engine | None:
@@ -98,6 +99,64 @@ def print_status(settings: Settings, console: Console, *, dead_letters: int | No
             format_ms(alert["created_ms"]), alert["user_id"], str(alert["score"]), alert["risk_kind"], names
         )
     console.print(feed)
+    if settings.webhook_endpoints:
+        dead = read_deliveries(engine, dead_only=True, limit=20)
+        table = delivery_table(dead, title=f"Dead-lettered webhook deliveries ({len(dead):,} shown)")
+        table.caption = "`ecomrisk webhooks retry` sends them again" if dead else "none"
+        console.print(table)
+
+
+def delivery_table(rows: list[DeliveryRow], *, title: str) -> Table:
+    """Delivery log rows as a table."""
+    table = Table(title=title)
+    for column in (
+        "alert",
+        "endpoint",
+        "attempts",
+        "status",
+        "last attempt",
+        "delivered",
+        "dead",
+        "last error",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r.alert_id),
+            r.host,
+            str(r.attempts),
+            "-" if r.status_code is None else str(r.status_code),
+            format_ms(r.last_attempt_ms),
+            format_ms(r.delivered_ms),
+            format_ms(r.dead_ms),
+            (r.last_error or "")[:80],
+        )
+    return table
+
+
+def print_review_precision(result: ReviewPrecision, console: Console) -> None:
+    """Precision from analyst labels per band, kind and marker; the lowest first."""
+    share = "-" if result.precision is None else f"{result.precision:.3f}"
+    console.print(
+        f"{result.labelled:,} labelled alerts: {result.true_positives:,} confirmed, "
+        f"{result.false_positives:,} false positives, precision {share}"
+    )
+    for title, frame in (
+        ("per band", result.by_band),
+        ("per kind", result.by_kind),
+        ("per marker (lowest first: the weights to lower)", result.by_marker),
+    ):
+        table = Table(title=f"Precision {title}")
+        for column in ("value", "confirmed", "false positives", "precision"):
+            table.add_column(column, justify="left" if column == "value" else "right")
+        for name, row in frame.iterrows():
+            table.add_row(
+                str(name),
+                f"{int(row['true_positives']):,}",
+                f"{int(row['false_positives']):,}",
+                f"{row['precision']:.3f}",
+            )
+        console.print(table)
 
 
 def describe_reason(code: str) -> str:

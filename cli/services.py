@@ -70,6 +70,26 @@ def worker_argv(
     return [*argv, f"--include={','.join(include)}"] if include else argv
 
 
+def webhook_worker_argv(settings: Settings, *, loglevel: str = "INFO") -> list[str]:
+    """A Celery worker of the webhook queue only, so a slow receiver never holds up ingest."""
+    return [
+        sys.executable, "-m", WORKER_MODULE, "worker", "-E",
+        f"--concurrency={settings.webhook_concurrency}",
+        "-Q", settings.webhook_queue,
+        "-n", "webhooks@%h",
+        f"--loglevel={loglevel}",
+    ]  # fmt: skip
+
+
+def beat_argv(settings: Settings) -> list[str]:
+    """celery beat: schedules the webhook outbox sweep every ECOMRISK_WEBHOOK_SWEEP_S; one per deployment."""
+    return [
+        sys.executable, "-m", WORKER_MODULE, "beat",
+        f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+        "--loglevel=INFO",
+    ]  # fmt: skip
+
+
 def flower_argv(settings: Settings) -> list[str]:
     """Flower on flower_host:flower_port; basic auth, if any, travels in child_env."""
     return [
@@ -111,12 +131,32 @@ def stack_services(settings: Settings, *, with_producer: bool) -> list[Service]:
             where=http_url(settings.flower_host, settings.flower_port),
         ),
         Service(
+            "api",
+            tuple(cli_argv("api")),
+            ready_at=(reachable_host(settings.api_host), settings.api_port),
+            where=http_url(settings.api_host, settings.api_port) + "/api/v1/docs",
+        ),
+        Service(
             "dashboard",
             tuple(cli_argv("dashboard")),
             ready_at=(reachable_host(settings.dashboard_host), settings.dashboard_port),
             where=http_url(settings.dashboard_host, settings.dashboard_port),
         ),
     ]
+    if settings.webhook_endpoints:
+        count = len(settings.webhook_endpoints)
+        services += [
+            Service(
+                "webhooks",
+                tuple(webhook_worker_argv(settings)),
+                where=f"queue {settings.webhook_queue}, {count} endpoint{'s' * (count != 1)}",
+            ),
+            Service(
+                "beat",
+                tuple(beat_argv(settings)),
+                where=f"outbox sweep every {settings.webhook_sweep_s:g}s",
+            ),
+        ]
     if with_producer:
         services.append(
             Service(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
@@ -11,6 +12,62 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+API_SCOPES = ("read", "review")  # review implies read
+SLACK_PREFIX = "slack:"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """One bearer token of the API: its name is recorded as the reviewer."""
+
+    name: str
+    token: str
+    scope: str
+
+    def allows(self, scope: str) -> bool:
+        """True when this token may call an endpoint that needs scope."""
+        return self.scope == "review" or scope == self.scope
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """A webhook receiver; slack endpoints get a Slack-compatible body."""
+
+    url: str
+    slack: bool = False
+
+
+def parse_api_tokens(value: str | None) -> tuple[ApiToken, ...]:
+    """name:token:scope entries, comma-separated; a malformed entry is an error naming it."""
+    tokens: list[ApiToken] = []
+    for number, entry in enumerate((value or "").split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, _, rest = entry.partition(":")
+        token, _, scope = rest.rpartition(":")
+        if not name or not token or scope not in API_SCOPES:
+            # The entry itself is not shown: it may hold a token.
+            raise ValueError(f"api_tokens entry {number} is not name:token:read|review")
+        if any(t.name == name for t in tokens):
+            raise ValueError(f"api_tokens has the name {name!r} twice")
+        tokens.append(ApiToken(name, token, scope))
+    return tuple(tokens)
+
+
+def parse_webhook_urls(value: str | None) -> tuple[WebhookEndpoint, ...]:
+    """Comma-separated http(s) URLs, each optionally prefixed slack:."""
+    endpoints: list[WebhookEndpoint] = []
+    for entry in (value or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        slack = entry.startswith(SLACK_PREFIX)
+        url = entry.removeprefix(SLACK_PREFIX)
+        if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).hostname:
+            raise ValueError(f"webhook_urls entry {hide_password(url)!r} is not an http(s) URL")
+        endpoints.append(WebhookEndpoint(url, slack))
+    return tuple(endpoints)
 
 
 class Settings(BaseSettings):
@@ -130,6 +187,51 @@ class Settings(BaseSettings):
     flower_port: int = Field(default=5555, description="Flower port.")
     flower_basic_auth: str | None = Field(default=None, description="user:password for Flower.")
 
+    # --- score and review API ----------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="API bind address.")
+    api_port: int = Field(default=8000, description="API port.")
+    api_tokens: str | None = Field(
+        default=None,
+        description="Bearer tokens, comma-separated name:token:scope entries (scope read or review).",
+    )
+    api_url: str | None = Field(
+        default=None, description="Where the dashboard reaches the API. Unset: http://<api_host>:<api_port>."
+    )
+    dashboard_api_token: str | None = Field(
+        default=None, description="The review-scope token the dashboard sends to the API."
+    )
+    allow_list_days: float = Field(
+        default=30.0, gt=0, description="Default lifetime of an allow-list entry (days)."
+    )
+
+    # --- webhooks -----------------------------------------------------------------------------
+    webhook_urls: str | None = Field(
+        default=None,
+        description="Endpoints that receive each alert, comma-separated; prefix slack: for a Slack body.",
+    )
+    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of X-Ecomrisk-Signature.")
+    webhook_queue: str = Field(
+        default="ecomrisk-webhooks", description="Celery queue for webhook deliveries."
+    )
+    webhook_concurrency: int = Field(default=2, ge=1, description="Pool processes of the webhook worker.")
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of each webhook POST phase (s)."
+    )
+    webhook_max_attempts: int = Field(
+        default=12, ge=1, description="Attempts before a delivery is dead-lettered."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubled per attempt, at most 300 s (s)."
+    )
+    webhook_sweep_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="The outbox sweep runs this often and re-sends what is this overdue (s).",
+    )
+    webhook_outbox_hours: float = Field(
+        default=72.0, gt=0, description="The sweep looks at alerts this recent (h)."
+    )
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         if self.band_high < self.band_elevated:
@@ -140,7 +242,33 @@ class Settings(BaseSettings):
             raise ValueError("dashboard_host is not local: set ECOMRISK_DASHBOARD_AUTH=user:password first")
         if self.flower_host not in LOCAL_HOSTS and not self.flower_basic_auth:
             raise ValueError("flower_host is not local: set ECOMRISK_FLOWER_BASIC_AUTH=user:password first")
+        tokens = parse_api_tokens(self.api_tokens)
+        if self.api_host not in LOCAL_HOSTS and not tokens:
+            raise ValueError("api_host is not local: set ECOMRISK_API_TOKENS=name:token:scope first")
+        if parse_webhook_urls(self.webhook_urls) and not self.webhook_secret:
+            raise ValueError(
+                "webhook_urls is set: set ECOMRISK_WEBHOOK_SECRET too, webhooks are always signed"
+            )
         return self
+
+    @property
+    def tokens(self) -> tuple[ApiToken, ...]:
+        """The API's bearer tokens."""
+        return parse_api_tokens(self.api_tokens)
+
+    @property
+    def webhook_endpoints(self) -> tuple[WebhookEndpoint, ...]:
+        """The configured webhook endpoints, in order."""
+        return parse_webhook_urls(self.webhook_urls)
+
+    @property
+    def resolved_api_url(self) -> str:
+        """The API's base URL for local clients (the dashboard, the CLI)."""
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in {"0.0.0.0", "::", ""} else self.api_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.api_port}"
 
     @property
     def resolved_database_url(self) -> str:

@@ -12,6 +12,7 @@ from dash import Dash
 from flask import Flask, Response, request
 
 from config.settings import Settings, get_settings
+from dash_app.api_client import ReviewClient
 from dash_app.callbacks import Deps, register_callbacks
 from dash_app.layout import build_layout
 from dash_app.probes import PipelineProbe
@@ -47,7 +48,12 @@ def create_app(settings: Settings | None = None, *, probe: PipelineProbe | None 
     settings = settings or get_settings()
     # NullPool for SQLite: no connection outlives a refresh, so writers never wait on us.
     engine = create_reader_engine(settings.resolved_database_url)
-    deps = Deps(engine=engine, settings=settings, probe=probe or PipelineProbe(settings))
+    deps = Deps(
+        engine=engine,
+        settings=settings,
+        probe=probe or PipelineProbe(settings),
+        reviews=ReviewClient(settings.resolved_api_url, settings.dashboard_api_token),
+    )
     app = Dash(
         __name__,
         title="ecomrisk · live risk",

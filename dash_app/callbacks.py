@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from config.settings import Settings
 from contract.wire import now_ms
 from dash_app import components, figures, grid, ids, queries
+from dash_app.api_client import ActionResult, ReviewClient
 from dash_app.formats import count_text
 from dash_app.probes import PipelineProbe
 
@@ -39,6 +40,7 @@ class Deps:
     settings: Settings
     probe: PipelineProbe
     clock: Callable[[], int] = field(default=now_ms)
+    reviews: ReviewClient | None = None  # the API, for the one kind of write the page makes
 
 
 # --- refresh regions: plain functions, so `bench` times exactly what the page runs ----------
@@ -83,10 +85,13 @@ def refresh_quality(deps: Deps) -> tuple[Any, ...]:
     return figures.quarantine_figure(counts), grid.quarantine_rows(lines), lines.problem or ""
 
 
-def refresh_alerts(deps: Deps) -> tuple[Any, ...]:
-    """The newest alerts."""
-    feed = queries.fetch_alerts(engine=deps.engine, limit=FEED_ROWS)
-    return grid.alert_rows(feed), feed.problem or ""
+def refresh_alerts(deps: Deps, status: str | None = None) -> tuple[Any, ...]:
+    """The newest alerts (of one review status, or all), and the per-marker precision of reviews."""
+    feed = queries.fetch_alerts(
+        engine=deps.engine, limit=FEED_ROWS, status=None if status == "all" else status
+    )
+    precision = queries.fetch_marker_precision(engine=deps.engine)
+    return grid.alert_rows(feed), feed.problem or "", components.precision_table(precision)
 
 
 def serve_risk_page(deps: Deps, request: Mapping[str, Any] | None) -> tuple[Any, ...]:
@@ -95,14 +100,51 @@ def serve_risk_page(deps: Deps, request: Mapping[str, Any] | None) -> tuple[Any,
     return grid.risk_response(page), page.problem or f"{count_text(page.total)} users match"
 
 
-def refresh_drill(deps: Deps, user_id: str | None) -> tuple[Any, ...]:
-    """The drill-down of one user, or a closed panel."""
-    detail = (
-        queries.fetch_user_detail(engine=deps.engine, user_id=user_id, limit=DRILL_EVENTS)
-        if user_id
-        else None
+def refresh_drill(deps: Deps, user_id: str | None, selected_alert: int | None = None) -> tuple[Any, ...]:
+    """The drill-down of one user, with their alerts and review history, or a closed panel."""
+    if not user_id:
+        return tuple(components.drill_view(None, None, rapid_gap_s=deps.settings.rapid_gap_s))
+    detail = queries.fetch_user_detail(engine=deps.engine, user_id=user_id, limit=DRILL_EVENTS)
+    reviews = queries.fetch_user_reviews(engine=deps.engine, user_id=user_id, now_ms=deps.clock())
+    view = components.drill_view(
+        user_id, detail, rapid_gap_s=deps.settings.rapid_gap_s, reviews=reviews, selected_alert=selected_alert
     )
-    return tuple(components.drill_view(user_id, detail, rapid_gap_s=deps.settings.rapid_gap_s))
+    return tuple(view)
+
+
+REVIEW_ACTIONS = {ids.REVIEW_ACK, ids.REVIEW_RESOLVE, ids.REVIEW_ALLOW, ids.ALERTS_ACK}
+
+
+def act_on_alert(
+    deps: Deps,
+    trigger: str | None,
+    *,
+    user_id: str | None,
+    selected_alert: int | None,
+    label: str | None,
+    note: str | None,
+    days: float | None,
+) -> ActionResult:
+    """Run one review action through the API; the answer as a sentence."""
+    if deps.reviews is None:
+        return ActionResult(False, "No API configured (ECOMRISK_API_URL).")
+    if trigger == ids.ALERTS_ACK:
+        if selected_alert is None:
+            return ActionResult(False, "Click an alert first.")
+        return deps.reviews.review(selected_alert, status="acknowledged", note=note)
+    if not user_id:
+        return ActionResult(False, "Select a user first.")
+    if trigger == ids.REVIEW_ALLOW:
+        return deps.reviews.allow_list(user_id, days=float(days or deps.settings.allow_list_days), note=note)
+    reviews = queries.fetch_user_reviews(engine=deps.engine, user_id=user_id, now_ms=deps.clock())
+    target = components.target_alert(reviews, selected_alert)
+    if target is None:
+        return ActionResult(False, reviews.problem or "This user has raised no alert.")
+    if trigger == ids.REVIEW_RESOLVE:
+        if not label:
+            return ActionResult(False, "Choose a label to resolve with.")
+        return deps.reviews.review(target, status="resolved", label=label, note=note)
+    return deps.reviews.review(target, status="acknowledged", note=note)
 
 
 REGIONS: dict[str, tuple[str, list[Output], Callable[[Deps], tuple[Any, ...]]]] = {
@@ -137,10 +179,17 @@ REGIONS: dict[str, tuple[str, list[Output], Callable[[Deps], tuple[Any, ...]]]] 
     ),
     "alerts": (
         ids.ALERTS_INTERVAL,
-        [Output(ids.ALERTS_GRID, "rowData"), Output(ids.ALERTS_NOTE, "children")],
+        [
+            Output(ids.ALERTS_GRID, "rowData"),
+            Output(ids.ALERTS_NOTE, "children"),
+            Output(ids.PRECISION_BODY, "children"),
+        ],
         refresh_alerts,
     ),
 }
+# Regions with more inputs than their interval, passed on to refresh after deps; `bench` calls
+# refresh(deps) alone (the alerts feed unfiltered).
+REGION_INPUTS: dict[str, list[Input]] = {"alerts": [Input(ids.ALERTS_STATUS, "value")]}
 
 DRILL_OUTPUTS = [
     Output(ids.DRILL_PANEL, "className"),
@@ -150,6 +199,7 @@ DRILL_OUTPUTS = [
     Output(ids.DRILL_EXPLAIN_GRAPH, "figure"),
     Output(ids.DRILL_MARKERS, "children"),
     Output(ids.DRILL_SESSIONS, "children"),
+    Output(ids.DRILL_REVIEWS, "children"),
 ]
 
 
@@ -181,22 +231,28 @@ function(n) {{
 
 
 def _register_region(
-    app: Dash, deps: Deps, interval_id: str, outputs: list[Output], refresh: Callable[[Deps], Any]
+    app: Dash,
+    deps: Deps,
+    interval_id: str,
+    outputs: list[Output],
+    refresh: Callable[..., Any],
+    inputs: Sequence[Input] = (),
 ) -> None:
-    def tick(_n_intervals: int) -> Any:
-        return refresh(deps)
+    def tick(_n_intervals: int, *values: Any) -> Any:
+        return refresh(deps, *values)
 
     app.callback(
         outputs,
         Input(interval_id, "n_intervals"),
+        *inputs,
         running=[(Output(interval_id, "disabled"), True, False)],  # the pile-up guard
     )(tick)
 
 
 def register_callbacks(app: Dash, deps: Deps) -> None:
     """Wire every region, the risk grid, row selection and the drill-down to `app`."""
-    for interval_id, outputs, refresh in REGIONS.values():
-        _register_region(app, deps, interval_id, outputs, refresh)
+    for name, (interval_id, outputs, refresh) in REGIONS.items():
+        _register_region(app, deps, interval_id, outputs, refresh, REGION_INPUTS.get(name, ()))
 
     @app.callback(
         Output(ids.RISK_GRID, "getRowsResponse"),
@@ -231,12 +287,44 @@ def register_callbacks(app: Dash, deps: Deps) -> None:
         return selected_user(ctx.triggered_id, risk_click, alert_click, alert_rows)
 
     @app.callback(
+        Output(ids.SELECTED_ALERT, "data"),
+        Input(ids.ALERTS_GRID, "cellClicked"),
+        Input(ids.RISK_GRID, "cellClicked"),
+        prevent_initial_call=True,
+    )
+    def select_alert(alert_click: dict[str, Any] | None, _risk_click: dict[str, Any] | None) -> int | None:
+        if ctx.triggered_id == ids.ALERTS_GRID and alert_click and alert_click.get("rowId"):
+            return int(alert_click["rowId"])
+        return None  # a user picked from the risk table: act on their newest alert
+
+    @app.callback(
         DRILL_OUTPUTS,
         Input(ids.SELECTED_USER, "data"),
+        Input(ids.SELECTED_ALERT, "data"),
         Input(ids.DRILL_INTERVAL, "n_intervals"),
         running=[(Output(ids.DRILL_INTERVAL, "disabled"), True, False)],
     )
-    def drill(user_id: str | None, _n_intervals: int) -> tuple[Any, ...]:
+    def drill(user_id: str | None, selected_alert: int | None, _n_intervals: int) -> tuple[Any, ...]:
         if not user_id and ctx.triggered_id == ids.DRILL_INTERVAL:
             return tuple(no_update for _ in DRILL_OUTPUTS)  # nothing open: nothing to redraw
-        return refresh_drill(deps, user_id)
+        return refresh_drill(deps, user_id, selected_alert)
+
+    @app.callback(
+        Output(ids.REVIEW_MESSAGE, "children"),
+        Output(ids.ALERTS_MESSAGE, "children"),
+        *(Input(action, "n_clicks") for action in sorted(REVIEW_ACTIONS)),
+        State(ids.SELECTED_USER, "data"),
+        State(ids.SELECTED_ALERT, "data"),
+        State(ids.REVIEW_LABEL, "value"),
+        State(ids.REVIEW_NOTE, "value"),
+        State(ids.REVIEW_DAYS, "value"),
+        prevent_initial_call=True,
+    )
+    def review(*values: Any) -> tuple[Any, Any]:
+        user_id, selected_alert, label, note, days = values[len(REVIEW_ACTIONS) :]
+        trigger = ctx.triggered_id
+        done = act_on_alert(
+            deps, trigger, user_id=user_id, selected_alert=selected_alert, label=label, note=note, days=days
+        )
+        message = components.notice(done.message, tone="ok" if done.ok else "warn")
+        return (no_update, message) if trigger == ids.ALERTS_ACK else (message, no_update)

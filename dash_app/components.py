@@ -17,7 +17,15 @@ from dash.development.base_component import Component
 from dash_app import figures, ids
 from dash_app.formats import count_text, duration_text, rate_text, share_text, utc_text
 from dash_app.probes import QueueDepth, WorkerStatus
-from dash_app.queries import BANDS, Kpis, PipelineStats, Timeline, UserDetail
+from dash_app.queries import (
+    BANDS,
+    Kpis,
+    MarkerPrecision,
+    PipelineStats,
+    Timeline,
+    UserDetail,
+    UserReviews,
+)
 
 GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False, "displayModeBar": False}
 CHILD = Component | str
@@ -166,6 +174,19 @@ def kpi_cards(kpis: Kpis) -> list[Component]:
             share_text(kpis.rapid_share),
             f"{count_text(kpis.rapid_events)} under the rapid gap",
         ),
+        html.Div(
+            _card(
+                "Open alerts",
+                count_text(kpis.open_alerts),
+                f"{count_text(kpis.reviewed_alerts)} reviewed",
+                tone="tone-warn" if kpis.open_alerts else "",
+            ),
+            id="kpi-open-alerts",
+        ),
+        html.Div(
+            _card("Time to acknowledge", duration_text(kpis.median_ack_ms), "median, alert → first review"),
+            id="kpi-ack",
+        ),
         _band_card(kpis),
     ]
     return cards
@@ -242,6 +263,12 @@ def pipeline_view(
             detail="produced → committed",
         ),
         _stat("Batches committed", count_text(stats.batches), tone="ok" if stats.batches else "idle"),
+        _stat(
+            "Webhook dead letters",
+            count_text(stats.webhook_dead_letters),
+            tone="bad" if stats.webhook_dead_letters else "ok",
+            detail="`ecomrisk webhooks retry` sends them again" if stats.webhook_dead_letters else None,
+        ),
     ]
     return [html.Dl(items, className="stats")]
 
@@ -354,6 +381,7 @@ def alerts_grid() -> dag.AgGrid:
         {"field": "time", "headerName": "Time", "width": 110, "minWidth": 108},
         {"field": "user_id", "headerName": "User", "width": 115, "minWidth": 95, "tooltipField": "user_id"},
         {"field": "score", "headerName": "Score", "width": 70, "minWidth": 60, "type": "numericColumn"},
+        {"field": "status", "headerName": "Status", "width": 100, "minWidth": 80, "tooltipField": "status"},
         {
             "field": "reasons",
             "headerName": "Reasons",
@@ -421,13 +449,14 @@ class DrillView(NamedTuple):
     explanation: go.Figure
     markers: CHILD
     sessions: CHILD
+    reviews: CHILD | list[CHILD]
 
 
 DRILL_OPEN = "panel panel-full drill"
 DRILL_CLOSED = "panel panel-full drill is-hidden"
 
 
-def drill_panel() -> html.Section:
+def drill_panel(*, allow_list_days: float = 30.0) -> html.Section:
     """The drill-down panel, hidden until a user is selected."""
     return html.Section(
         [
@@ -460,6 +489,14 @@ def drill_panel() -> html.Section:
                     ),
                     html.Div(
                         [html.H3("Sessions"), html.Div(id=ids.DRILL_SESSIONS)],
+                        className="drill-cell drill-wide",
+                    ),
+                    html.Div(
+                        [
+                            html.H3("Review"),
+                            review_form(allow_list_days=allow_list_days),
+                            html.Div(id=ids.DRILL_REVIEWS),
+                        ],
                         className="drill-cell drill-wide",
                     ),
                 ],
@@ -558,11 +595,18 @@ def drill_summary(detail: UserDetail) -> list[CHILD]:
     ]
 
 
-def drill_view(user_id: str | None, detail: UserDetail | None, *, rapid_gap_s: float) -> DrillView:
+def drill_view(
+    user_id: str | None,
+    detail: UserDetail | None,
+    *,
+    rapid_gap_s: float,
+    reviews: UserReviews | None = None,
+    selected_alert: int | None = None,
+) -> DrillView:
     """Everything the drill-down shows for one user, or a closed panel for none."""
     if not user_id or detail is None:
         blank = figures.empty_figure("Select a user", height=300)
-        return DrillView(DRILL_CLOSED, "User", [], blank, blank, "", "")
+        return DrillView(DRILL_CLOSED, "User", [], blank, blank, "", "", [])
     return DrillView(
         panel_class=DRILL_OPEN,
         title=f"User {user_id}",
@@ -574,4 +618,135 @@ def drill_view(user_id: str | None, detail: UserDetail | None, *, rapid_gap_s: f
         explanation=figures.risk_explanation_figure(detail).update_layout(uirevision=user_id),
         markers=markers_table(detail),
         sessions=sessions_table(detail),
+        reviews=review_view(reviews or UserReviews(), selected_alert=selected_alert),
+    )
+
+
+# --- analyst review --------------------------------------------------------------------------------
+
+REVIEW_LABELS = (
+    ("confirmed automation", "confirmed_automation"),
+    ("confirmed harm", "confirmed_harm"),
+    ("false positive", "false_positive"),
+)
+STATUS_FILTERS = (
+    ("All", "all"),
+    ("Open", "open"),
+    ("Acknowledged", "acknowledged"),
+    ("Resolved", "resolved"),
+)
+
+
+def status_filter() -> dcc.RadioItems:
+    """The alerts feed's status filter."""
+    return dcc.RadioItems(
+        id=ids.ALERTS_STATUS,
+        options=[{"label": label, "value": value} for label, value in STATUS_FILTERS],
+        value="all",
+        inline=True,
+        className="radio-row",
+    )
+
+
+def review_form(*, allow_list_days: float = 30.0) -> html.Div:
+    """Label, note and the actions on the selected alert; they write through the API."""
+    return html.Div(
+        [
+            dcc.RadioItems(
+                id=ids.REVIEW_LABEL,
+                options=[{"label": label, "value": value} for label, value in REVIEW_LABELS],
+                value=None,
+                inline=True,
+                className="radio-row",
+            ),
+            dcc.Textarea(id=ids.REVIEW_NOTE, placeholder="Note (optional)", className="review-note"),
+            html.Div(
+                [
+                    html.Button("Acknowledge", id=ids.REVIEW_ACK, n_clicks=0, className="button"),
+                    html.Button("Resolve", id=ids.REVIEW_RESOLVE, n_clicks=0, className="button"),
+                    html.Button(
+                        "Allow-list", id=ids.REVIEW_ALLOW, n_clicks=0, className="button button-ghost"
+                    ),
+                    dcc.Input(
+                        id=ids.REVIEW_DAYS,
+                        type="number",
+                        min=0.01,
+                        value=allow_list_days,
+                        className="review-days",
+                    ),
+                    html.Span("days", className="meta-item"),
+                ],
+                className="review-actions",
+            ),
+            html.Div(id=ids.REVIEW_MESSAGE, className="review-message"),
+        ],
+        className="review-form",
+    )
+
+
+def target_alert(reviews: UserReviews, selected_alert: int | None) -> int | None:
+    """The alert an action applies to: the one clicked in the feed if it is this user's, else the newest."""
+    ids_ = [a.id for a in reviews.alerts]
+    if selected_alert in ids_:
+        return selected_alert
+    return ids_[0] if ids_ else None
+
+
+def review_view(reviews: UserReviews, *, selected_alert: int | None) -> list[CHILD]:
+    """Which alert the form acts on, the allow-list state, and the review history."""
+    if reviews.problem:
+        return [notice(reviews.problem, tone="warn")]
+    target = target_alert(reviews, selected_alert)
+    parts: list[CHILD] = []
+    if target is None:
+        parts.append(notice("This user has raised no alert."))
+    else:
+        alert = next(a for a in reviews.alerts if a.id == target)
+        state = alert.status + (f" as {alert.label}" if alert.label else "")
+        parts.append(
+            html.P(
+                f"Acting on alert {alert.id} ({utc_text(alert.created_ms)} UTC): {state}", id="review-target"
+            )
+        )
+    if reviews.allow_listed_until_ms is not None:
+        parts.append(
+            html.P(
+                f"Allow-listed until {utc_text(reviews.allow_listed_until_ms)} UTC: no new alerts.",
+                id="review-allowed",
+            )
+        )
+    if reviews.history:
+        rows = [
+            [utc_text(r.created_ms), str(r.alert_id), r.status, r.label or "", r.reviewer, r.note or ""]
+            for r in reviews.history
+        ]
+        parts.append(_table(["Time (UTC)", "Alert", "Status", "Label", "Reviewer", "Note"], rows))
+    else:
+        parts.append(notice("No review yet."))
+    return parts
+
+
+def precision_table(precision: MarkerPrecision) -> CHILD:
+    """Per-marker precision from analyst labels: the lowest first, the weights to look at."""
+    if precision.problem:
+        return notice(precision.problem, tone="warn")
+    if precision.by_marker.empty:
+        return notice("No resolved alert carries a label yet.")
+    rows = [
+        [
+            str(name),
+            count_text(int(r["true_positives"])),
+            count_text(int(r["false_positives"])),
+            f"{r['precision']:.2f}",
+        ]
+        for name, r in precision.by_marker.iterrows()
+    ]
+    return html.Div(
+        [
+            _table(["Marker", "Confirmed", "False positives", "Precision"], rows, numeric={1, 2, 3}),
+            notice(
+                f"From {count_text(precision.labelled)} labelled alerts (ecomrisk evaluate --source reviews)."
+            ),
+        ],
+        id="precision-table",
     )

@@ -118,6 +118,7 @@ def alert_rows(feed: AlertFeed) -> list[dict[str, Any]]:
             "score": a.score,
             "risk_kind": a.risk_kind,
             "reasons": ", ".join(a.reasons),
+            "status": a.status + (f" ({a.label})" if a.label else ""),
         }
         for a in feed.rows
     ]

@@ -27,6 +27,10 @@ QUARANTINE_GRID = "quarantine-grid"
 QUARANTINE_NOTE = "quarantine-note"
 ALERTS_GRID = "alerts-grid"
 ALERTS_NOTE = "alerts-note"
+ALERTS_STATUS = "alerts-status"
+ALERTS_ACK = "alerts-ack"
+ALERTS_MESSAGE = "alerts-message"
+PRECISION_BODY = "precision-body"
 
 # --- risk table --------------------------------------------------------------------
 RISK_GRID = "risk-grid"
@@ -35,6 +39,7 @@ RISK_NOTE = "risk-note"
 
 # --- user drill-down -----------------------------------------------------------------
 SELECTED_USER = "selected-user"
+SELECTED_ALERT = "selected-alert"
 DRILL_PANEL = "drill-panel"
 DRILL_TITLE = "drill-title"
 DRILL_SUMMARY = "drill-summary"
@@ -43,3 +48,13 @@ DRILL_TIMELINE_GRAPH = "drill-timeline-graph"
 DRILL_EXPLAIN_GRAPH = "drill-explain-graph"
 DRILL_MARKERS = "drill-markers"
 DRILL_SESSIONS = "drill-sessions"
+
+# --- analyst review (in the drill-down; writes go through the API) -------------------------
+DRILL_REVIEWS = "drill-reviews"
+REVIEW_LABEL = "review-label"
+REVIEW_NOTE = "review-note"
+REVIEW_DAYS = "review-days"
+REVIEW_ACK = "review-ack"
+REVIEW_RESOLVE = "review-resolve"
+REVIEW_ALLOW = "review-allow"
+REVIEW_MESSAGE = "review-message"

@@ -33,6 +33,7 @@ def build_layout(settings: Settings, *, database: str) -> html.Div:
         [
             *(c.refresh_interval(i, refresh_ms=refresh_ms) for i in REGION_INTERVALS),
             dcc.Store(id=ids.SELECTED_USER, data=None),
+            dcc.Store(id=ids.SELECTED_ALERT, data=None),
             c.header(database=database, refresh_ms=refresh_ms, flower_url=flower_url(settings)),
             html.Main(
                 [
@@ -70,12 +71,29 @@ def build_layout(settings: Settings, *, database: str) -> html.Div:
                             ),
                             c.panel(
                                 "Alerts",
+                                c.status_filter(),
                                 c.alerts_grid(),
+                                html.Div(id=ids.ALERTS_MESSAGE, className="review-message"),
                                 html.Div(id=ids.ALERTS_NOTE, className="panel-foot"),
-                                subtitle="newest crossings into the high band, UTC",
+                                subtitle="newest crossings into the high band, UTC; click one to review it",
+                                actions=[
+                                    html.Button(
+                                        "Acknowledge",
+                                        id=ids.ALERTS_ACK,
+                                        n_clicks=0,
+                                        className="button button-ghost",
+                                        title="Acknowledge the alert last clicked",
+                                    )
+                                ],
                                 class_name="span-4",
                             ),
-                            c.drill_panel(),
+                            c.drill_panel(allow_list_days=settings.allow_list_days),
+                            c.panel(
+                                "Marker precision",
+                                html.Div(id=ids.PRECISION_BODY),
+                                subtitle="from analysts' labels of resolved alerts",
+                                class_name="span-4",
+                            ),
                             c.panel("Events by action", c.graph(ids.ACTION_GRAPH), class_name="span-4"),
                             c.panel("Top categories", c.graph(ids.CATEGORY_GRAPH), class_name="span-4"),
                             c.panel(

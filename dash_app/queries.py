@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,19 @@ from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import hide_password
-from store.models import ActivityHours, ActivityRollup, Alert, Batch, Event, QuarantinedLine, UserRisk
+from store.models import (
+    ActivityHours,
+    ActivityRollup,
+    Alert,
+    AlertReview,
+    AlertState,
+    AllowListEntry,
+    Batch,
+    Event,
+    QuarantinedLine,
+    UserRisk,
+    WebhookDelivery,
+)
 from store.models import ActivityMix as MixRollup
 from store.summaries import REPLAY_SOURCE
 
@@ -34,6 +47,7 @@ HOUR_MS = 3_600_000
 MAX_PAGE_ROWS = 500
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TOP_MARKERS = 3
+ACK_SAMPLE = 10_000  # the median time to acknowledge is taken over this many latest reviewed alerts
 # The highest code point sorts after every string that starts with a prefix, so
 # `prefix <= user_id < prefix + MAX_CHAR` is a prefix match that walks the primary key.
 _MAX_CHAR = "\U0010ffff"
@@ -117,6 +131,9 @@ class Kpis:
     rapid_events: int = 0
     rollup_events: int = 0
     band_counts: Mapping[str, int] = field(default_factory=dict)
+    open_alerts: int = 0
+    reviewed_alerts: int = 0
+    median_ack_ms: int | None = None  # alert created -> first review, over the latest reviewed alerts
     problem: str | None = None
 
     @property
@@ -159,6 +176,17 @@ def fetch_kpis(*, engine: Engine, now_ms: int) -> Kpis:
             )
         ).one()
         bands = conn.execute(select(UserRisk.band, func.count()).group_by(UserRisk.band)).all()
+        alerts, reviewed = conn.execute(
+            select(func.count(Alert.id), func.count(AlertState.alert_id)).outerjoin(
+                AlertState, AlertState.alert_id == Alert.id
+            )
+        ).one()
+        waits = conn.scalars(
+            select(AlertState.first_ack_ms - Alert.created_ms)
+            .join(Alert, Alert.id == AlertState.alert_id)
+            .order_by(AlertState.alert_id.desc())
+            .limit(ACK_SAMPLE)
+        ).all()
     return Kpis(
         events_stored=int(stored),
         events_per_s=int(recent) / (EPS_WINDOW_MS / 1000),
@@ -167,6 +195,9 @@ def fetch_kpis(*, engine: Engine, now_ms: int) -> Kpis:
         rapid_events=int(rapid),
         rollup_events=int(events),
         band_counts={str(band): int(n) for band, n in bands},
+        open_alerts=int(alerts) - int(reviewed),
+        reviewed_alerts=int(reviewed),
+        median_ack_ms=round(statistics.median(waits)) if waits else None,
     )
 
 
@@ -512,6 +543,8 @@ class AlertRow:
     score: int
     risk_kind: str
     reasons: tuple[str, ...]
+    status: str = "open"
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -522,29 +555,48 @@ class AlertFeed:
     problem: str | None = None
 
 
+# An alert with its review state: the feed and the drill-down read the same columns.
+_ALERT_COLUMNS = (
+    Alert.id,
+    Alert.user_id,
+    Alert.created_ms,
+    Alert.score,
+    Alert.risk_kind,
+    Alert.reasons,
+    AlertState.status,
+    AlertState.label,
+)
+
+
+def _alert_row(r: Any) -> AlertRow:
+    return AlertRow(
+        id=r.id,
+        user_id=r.user_id,
+        created_ms=r.created_ms,
+        score=r.score,
+        risk_kind=r.risk_kind,
+        reasons=top_marker_names(r.reasons, limit=10),
+        status=r.status or "open",
+        label=r.label,
+    )
+
+
 @_unavailable_as(lambda problem: AlertFeed(problem=problem))
-def fetch_alerts(*, engine: Engine, limit: int = 50) -> AlertFeed:
-    """The newest `limit` alerts with their reason names."""
+def fetch_alerts(*, engine: Engine, limit: int = 50, status: str | None = None) -> AlertFeed:
+    """The newest `limit` alerts with their reason names and review status; status 'open': never reviewed."""
     stmt = (
-        select(Alert.id, Alert.user_id, Alert.created_ms, Alert.score, Alert.risk_kind, Alert.reasons)
+        select(*_ALERT_COLUMNS)
+        .outerjoin(AlertState, AlertState.alert_id == Alert.id)
         .order_by(Alert.created_ms.desc(), Alert.id.desc())
         .limit(limit)
     )
+    if status == "open":
+        stmt = stmt.where(AlertState.alert_id.is_(None))
+    elif status:
+        stmt = stmt.where(AlertState.status == status)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return AlertFeed(
-        rows=tuple(
-            AlertRow(
-                id=r.id,
-                user_id=r.user_id,
-                created_ms=r.created_ms,
-                score=r.score,
-                risk_kind=r.risk_kind,
-                reasons=top_marker_names(r.reasons, limit=10),
-            )
-            for r in rows
-        )
-    )
+    return AlertFeed(rows=tuple(_alert_row(r) for r in rows))
 
 
 # --- pipeline health ------------------------------------------------------------------------------
@@ -559,6 +611,7 @@ class PipelineStats:
     newest_event_ms: int | None = None
     newest_produced_ms: int | None = None
     last_batch_latency_ms: int | None = None
+    webhook_dead_letters: int = 0
     now_ms: int = 0
     problem: str | None = None
 
@@ -590,6 +643,11 @@ def fetch_pipeline_stats(*, engine: Engine, now_ms: int) -> PipelineStats:
         latest = conn.execute(
             select(Batch.committed_ms, Batch.produced_ms).order_by(Batch.committed_ms.desc()).limit(1)
         ).first()
+        dead = conn.execute(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.dead_ms.is_not(None), WebhookDelivery.delivered_ms.is_(None))
+        ).scalar_one()
     latency = None
     if latest is not None and latest.produced_ms is not None:
         latency = int(latest.committed_ms - latest.produced_ms)
@@ -599,6 +657,7 @@ def fetch_pipeline_stats(*, engine: Engine, now_ms: int) -> PipelineStats:
         newest_event_ms=newest_event,
         newest_produced_ms=newest_produced,
         last_batch_latency_ms=latency,
+        webhook_dead_letters=int(dead),
         now_ms=now_ms,
     )
 
@@ -691,3 +750,82 @@ def fetch_user_detail(*, engine: Engine, user_id: str, limit: int = 2_000) -> Us
         sessions=sessions_of(events),
         truncated=truncated,
     )
+
+
+# --- analyst review ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    """One review of one of the user's alerts."""
+
+    alert_id: int
+    status: str
+    label: str | None
+    note: str | None
+    reviewer: str
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class UserReviews:
+    """A user's alerts (newest first, with status), their review history and any live allow-list entry."""
+
+    alerts: tuple[AlertRow, ...] = ()
+    history: tuple[ReviewEntry, ...] = ()
+    allow_listed_until_ms: int | None = None
+    problem: str | None = None
+
+
+@_unavailable_as(lambda problem: UserReviews(problem=problem))
+def fetch_user_reviews(*, engine: Engine, user_id: str, now_ms: int, limit: int = 50) -> UserReviews:
+    """The user's newest alerts and reviews, read through the user indexes of alerts and alert_reviews."""
+    with engine.connect() as conn:
+        alerts = conn.execute(
+            select(*_ALERT_COLUMNS)
+            .outerjoin(AlertState, AlertState.alert_id == Alert.id)
+            .where(Alert.user_id == user_id)
+            .order_by(Alert.id.desc())
+            .limit(limit)
+        ).all()  # fmt: skip
+        history = conn.execute(
+            select(
+                AlertReview.alert_id, AlertReview.status, AlertReview.label, AlertReview.note,
+                AlertReview.reviewer, AlertReview.created_ms,
+            )
+            .where(AlertReview.user_id == user_id)
+            .order_by(AlertReview.id.desc())
+            .limit(limit)
+        ).all()  # fmt: skip
+        until = conn.execute(
+            select(func.max(AllowListEntry.expires_ms)).where(
+                AllowListEntry.user_id == user_id, AllowListEntry.expires_ms > now_ms
+            )
+        ).scalar()
+    return UserReviews(
+        alerts=tuple(_alert_row(r) for r in alerts),
+        history=tuple(ReviewEntry(*r) for r in history),
+        allow_listed_until_ms=until,
+    )
+
+
+def _empty_precision() -> pd.DataFrame:
+    return _frame(["true_positives", "false_positives", "precision"])
+
+
+@dataclass(frozen=True)
+class MarkerPrecision:
+    """Per marker: alerts confirmed and called false positives by analysts, and the precision."""
+
+    by_marker: pd.DataFrame = field(default_factory=_empty_precision)
+    labelled: int = 0
+    problem: str | None = None
+
+
+@_unavailable_as(lambda problem: MarkerPrecision(problem=problem))
+def fetch_marker_precision(*, engine: Engine) -> MarkerPrecision:
+    """The per-marker precision of `ecomrisk evaluate --source reviews`, from the same function."""
+    from workers.evaluation import load_review_labels, review_precision
+
+    result = review_precision(load_review_labels(engine))
+    return MarkerPrecision(by_marker=result.by_marker, labelled=result.labelled)

@@ -5,4 +5,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy config contract producer workers dash_app store cli harness bench
+.venv/bin/mypy config contract producer workers dash_app store cli harness bench api

@@ -114,7 +114,84 @@ class Alert(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     batch_id: Mapped[str] = mapped_column(String(128))
 
-    __table_args__ = (Index("ix_alerts_created", "created_ms"),)
+    __table_args__ = (
+        Index("ix_alerts_created", "created_ms"),
+        # A user's alerts (review history, allow-list), and a batch's alerts (webhook fan-out).
+        Index("ix_alerts_user", "user_id", "id"),
+        Index("ix_alerts_batch", "batch_id"),
+    )
+
+
+class AlertReview(Base):
+    """One analyst decision on an alert; append-only, the newest per alert is current."""
+
+    __tablename__ = "alert_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(Key)
+    status: Mapped[str] = mapped_column(String(16), doc="acknowledged or resolved.")
+    label: Mapped[str | None] = mapped_column(
+        String(32), doc="confirmed_automation, confirmed_harm, false_positive."
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(128), doc="The API token's name.")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_alert_reviews_alert", "alert_id", "id"),
+        Index("ix_alert_reviews_user", "user_id", "id"),
+    )
+
+
+class AlertState(Base):
+    """The current review state of each reviewed alert, kept with the review that set it; no row: open."""
+
+    __tablename__ = "alert_state"
+
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(32))
+    review_id: Mapped[int] = mapped_column(Integer, doc="The newest review of the alert.")
+    reviewed_ms: Mapped[int] = mapped_column(BigInteger)
+    first_ack_ms: Mapped[int] = mapped_column(BigInteger, doc="When the alert was first reviewed.")
+
+    __table_args__ = (Index("ix_alert_state_status", "status", "alert_id"),)
+
+
+class AllowListEntry(Base):
+    """A user whose crossings raise no alert until expires_ms; append-only, any live entry counts."""
+
+    __tablename__ = "allow_list"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(Key)
+    alert_id: Mapped[int | None] = mapped_column(Integer, doc="The false-positive alert behind it.")
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_allow_list_user", "user_id", "expires_ms"),)
+
+
+class WebhookDelivery(Base):
+    """The delivery log: one row per alert and endpoint, created at its first attempt."""
+
+    __tablename__ = "webhook_deliveries"
+
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    endpoint: Mapped[str] = mapped_column(String(16), primary_key=True, doc="Hash of the endpoint URL.")
+    host: Mapped[str] = mapped_column(String(256), doc="The endpoint's host, for people; never its path.")
+    attempts: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, doc="Of the last answer.")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_ms: Mapped[int | None] = mapped_column(BigInteger)
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger, doc="An attempt is in flight until then.")
+    next_attempt_ms: Mapped[int | None] = mapped_column(BigInteger, doc="When the next retry is due.")
+    queued_ms: Mapped[int | None] = mapped_column(BigInteger, doc="When the outbox sweep last sent it again.")
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+    dead_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Dead-lettered after the last attempt.")
 
 
 class QuarantinedLine(Base):

@@ -25,8 +25,34 @@ app.conf.update(
 )
 
 
+# Webhook tasks (workers.tasks); they run on a queue of their own, so a slow receiver never delays ingest.
+DISPATCH_TASK = "ecomrisk.dispatch_alerts"
+DELIVER_TASK = "ecomrisk.deliver_webhook"
+SWEEP_TASK = "ecomrisk.sweep_webhooks"
+WEBHOOK_TASKS = (DISPATCH_TASK, DELIVER_TASK, SWEEP_TASK)
+
+
+def webhook_options(settings: Settings) -> dict[str, object]:
+    """Routes of the webhook tasks to their queue, and the outbox sweep's schedule for `celery beat`."""
+    return {
+        "task_routes": {name: {"queue": settings.webhook_queue} for name in WEBHOOK_TASKS},
+        "beat_schedule": {
+            "sweep-webhook-outbox": {
+                "task": SWEEP_TASK,
+                "schedule": settings.webhook_sweep_s,
+                # A sweep nobody ran in time is dropped rather than piled up behind a stopped worker.
+                "options": {"queue": settings.webhook_queue, "expires": settings.webhook_sweep_s},
+            }
+        },
+    }
+
+
 def configure(settings: Settings) -> Celery:
-    """Apply a process's settings to the app: broker URL, TLS, transport options, queue, prefetch."""
+    """Apply a process's settings to the app: broker URL, TLS, transport options, queues, prefetch, beat."""
     # One reserved batch per process by default: a killed worker strands at most that many.
-    app.conf.update(broker_options(settings), worker_prefetch_multiplier=settings.worker_prefetch)
+    app.conf.update(
+        broker_options(settings),
+        worker_prefetch_multiplier=settings.worker_prefetch,
+        **webhook_options(settings),
+    )
     return app

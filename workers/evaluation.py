@@ -228,3 +228,104 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
+
+
+# --- precision from analyst reviews -------------------------------------------------------------
+
+TRUE_POSITIVE_LABELS = frozenset({"confirmed_automation", "confirmed_harm"})
+FALSE_POSITIVE_LABEL = "false_positive"
+REVIEW_COLUMNS = ["alert_id", "band", "kind", "label", "markers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPrecision:
+    """Precision of alerts against analyst labels, per band, per kind and per marker."""
+
+    labelled: int  # resolved alerts with a label
+    true_positives: int
+    false_positives: int
+    by_band: pd.DataFrame  # index value; columns true_positives, false_positives, precision
+    by_kind: pd.DataFrame
+    by_marker: pd.DataFrame
+
+    @property
+    def precision(self) -> float | None:
+        """Over every labelled alert; None before any label."""
+        total = self.true_positives + self.false_positives
+        return self.true_positives / total if total else None
+
+    def to_dict(self) -> dict[str, object]:
+        """The figures as plain JSON."""
+
+        def table(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+            return {
+                str(name): {
+                    "true_positives": int(row["true_positives"]),
+                    "false_positives": int(row["false_positives"]),
+                    "precision": float(row["precision"]),
+                }
+                for name, row in frame.iterrows()
+            }
+
+        return {
+            "labelled": self.labelled,
+            "true_positives": self.true_positives,
+            "false_positives": self.false_positives,
+            "precision": self.precision,
+            "by_band": table(self.by_band),
+            "by_kind": table(self.by_kind),
+            "by_marker": table(self.by_marker),
+        }
+
+
+def _precision_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    grouped = frame.groupby(column)["true_positive"]
+    counts = pd.DataFrame(
+        {"true_positives": grouped.sum().astype("int64"), "labelled": grouped.count().astype("int64")}
+    )
+    counts["false_positives"] = counts["labelled"] - counts["true_positives"]
+    counts["precision"] = counts["true_positives"] / counts["labelled"]
+    counts.index.name = "value"
+    return counts[["true_positives", "false_positives", "precision"]].sort_values(
+        ["precision", "false_positives"], ascending=[True, False], kind="stable"
+    )
+
+
+def review_precision(reviews: pd.DataFrame) -> ReviewPrecision:
+    """Precision from labelled alerts (REVIEW_COLUMNS, markers a list of names); other labels are left out.
+
+    confirmed_automation and confirmed_harm count as true positives, false_positive as a false
+    positive. Per marker, an alert counts once for every marker among its reasons, so a marker
+    with low precision is one whose weight to lower.
+    """
+    labelled = reviews[reviews["label"].isin(TRUE_POSITIVE_LABELS | {FALSE_POSITIVE_LABEL})].copy()
+    labelled["true_positive"] = labelled["label"].isin(TRUE_POSITIVE_LABELS)
+    per_marker = labelled.explode("markers").dropna(subset=["markers"])
+    tp = int(labelled["true_positive"].sum())
+    return ReviewPrecision(
+        labelled=len(labelled),
+        true_positives=tp,
+        false_positives=len(labelled) - tp,
+        by_band=_precision_by(labelled, "band"),
+        by_kind=_precision_by(labelled, "kind"),
+        by_marker=_precision_by(per_marker, "markers"),
+    )
+
+
+def load_review_labels(engine: Engine) -> pd.DataFrame:
+    """Each resolved alert's current label (its latest review) with its band, kind and marker names."""
+    from store.models import Alert, AlertState
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Alert.id, Alert.band, Alert.risk_kind, AlertState.label, Alert.reasons)
+            .join(AlertState, AlertState.alert_id == Alert.id)
+            .where(AlertState.status == "resolved", AlertState.label.is_not(None))
+        ).all()
+    return pd.DataFrame(
+        [
+            (alert_id, band, kind, label, [m.get("name") for m in reasons or [] if isinstance(m, dict)])
+            for alert_id, band, kind, label, reasons in rows
+        ],
+        columns=REVIEW_COLUMNS,
+    )

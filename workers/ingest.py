@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from config.settings import Settings
 from contract.wire import LIVE, BatchMode, CleanEvent, RawBatch, Reason, Rejection, now_ms
-from store import writer
+from store import reviews, writer
 from store.db import write_transaction
 from store.models import ActivityHours, ActivityMix, ActivityRollup
 from workers.preparation import NewEvents, PreparedBatch, prepare_batch, rollup_counts
@@ -337,6 +337,9 @@ def _update_user_risk(
                     "batch_id": batch_id,
                 }
             )
+    if alerts:  # allow-listed users are scored as usual but raise no alert until the entry expires
+        allowed = reviews.allow_listed_users(conn, (a["user_id"] for a in alerts), at_ms=at_ms)
+        alerts = [a for a in alerts if a["user_id"] not in allowed]
     writer.upsert_user_risk(conn, _RISK_ROW, upserts)
     writer.insert_alerts(conn, alerts)
     return len(alerts)

@@ -12,6 +12,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+import httpx
 import redis
 from celery import Task
 from celery.signals import worker_process_init
@@ -21,7 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.settings import get_settings
 from contract.wire import INGEST_TASK, BatchMode, RawBatch, Reason, now_ms
 from store.db import open_writer
-from workers.celery_app import app
+from store.webhooks import batch_alert_ids
+from workers import webhooks
+from workers.celery_app import DELIVER_TASK, DISPATCH_TASK, SWEEP_TASK, app
 from workers.deliveries import DeliveryBook
 from workers.ingest import BatchOutcome, ingest_batch, quarantine_batch
 
@@ -96,7 +99,17 @@ def ingest_batch_task(
         log.exception("batch %s: unexpected error on attempt %s, retrying", batch_id, attempt)
         raise self.retry(exc=exc, countdown=backoff_s(attempt)) from exc
     book.forget(batch_id)
+    if outcome.alerts and settings.webhook_endpoints:
+        announce_alerts(batch_id)
     return _summary(outcome)
+
+
+def announce_alerts(batch_id: str) -> None:
+    """The fast path of webhooks: fan out the batch's new alerts; the outbox sweep covers a failure here."""
+    try:
+        dispatch_alerts_task.apply_async(kwargs={"batch_id": batch_id}, retry=False)
+    except Exception as exc:  # the batch is committed: its alerts wait in the outbox for the sweep
+        log.warning("batch %s: alerts not announced (%s); the outbox sweep sends them", batch_id, exc)
 
 
 def _give_up(book: DeliveryBook, batch: RawBatch, *, detail_chars: int) -> dict[str, Any]:
@@ -123,3 +136,62 @@ def _summary(outcome: BatchOutcome) -> dict[str, Any]:
         "quarantined": outcome.quarantined,
         "already_committed": outcome.already_committed,
     }
+
+
+# --- webhooks: on their own queue (workers.celery_app.webhook_options) --------------------------
+
+
+@lru_cache(maxsize=1)
+def http_client() -> httpx.Client:
+    """One HTTP client per pool process, created after the fork; redirects are not followed."""
+    return httpx.Client(follow_redirects=False)
+
+
+@app.task(name=DISPATCH_TASK, bind=True, max_retries=None)
+def dispatch_alerts_task(self: Task, batch_id: str) -> int:
+    """One delivery task per new alert of a batch and endpoint."""
+    settings = get_settings()
+    try:
+        alert_ids = batch_alert_ids(writer_engine(), batch_id=batch_id)
+    except SQLAlchemyError as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries + 1)) from exc
+    keys = sorted(webhooks.endpoints_by_key(settings))
+    for alert_id in alert_ids:
+        for key in keys:
+            deliver_webhook_task.apply_async(kwargs={"alert_id": alert_id, "endpoint": key})
+    return len(alert_ids) * len(keys)
+
+
+@app.task(name=DELIVER_TASK, bind=True, max_retries=None)
+def deliver_webhook_task(self: Task, alert_id: int, endpoint: str) -> str:
+    """POST one alert to one endpoint; Celery retries with backoff until the log dead-letters it."""
+    settings = get_settings()
+    target = webhooks.endpoints_by_key(settings).get(endpoint)
+    if target is None:
+        log.warning("alert %s: endpoint %s is no longer configured; not sent", alert_id, endpoint)
+        return webhooks.Outcome.SKIPPED.value
+    rules = webhooks.WebhookRules.from_settings(settings)
+    try:
+        result = webhooks.deliver(writer_engine(), http_client(), target, alert_id=alert_id, rules=rules)
+    except SQLAlchemyError as exc:  # the log could not be written: try again, the lease guards the POST
+        log.warning("alert %s: delivery log error, retrying: %s", alert_id, exc)
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries + 1)) from exc
+    if result.outcome is webhooks.Outcome.RETRY:
+        log.info(
+            "alert %s to %s failed (%s); retry in %ss", alert_id, endpoint, result.error, result.retry_in_s
+        )
+        raise self.retry(countdown=result.retry_in_s)
+    if result.outcome is webhooks.Outcome.DEAD:
+        log.error("alert %s to %s dead-lettered: %s", alert_id, endpoint, result.error)
+    return result.outcome.value
+
+
+@app.task(name=SWEEP_TASK)
+def sweep_webhooks_task() -> int:
+    """The outbox sweep (scheduled by celery beat): send again what no attempt is on its way for."""
+    settings = get_settings()
+
+    def enqueue(alert_id: int, endpoint: str) -> None:
+        deliver_webhook_task.apply_async(kwargs={"alert_id": alert_id, "endpoint": endpoint})
+
+    return webhooks.sweep_outbox(writer_engine(), settings, enqueue=enqueue)

@@ -99,7 +99,11 @@ def test_smoke_run_on_sqlite_produces_every_figure(tmp_path: Path) -> None:
     (dashboard,) = result["dashboard"]
     assert dashboard["events"] == 20_000 and set(dashboard["p95_ms"]) >= CALLBACKS
     assert all(positive(ms) for ms in dashboard["p95_ms"].values())
+    # The API against a real `ecomrisk api` process on the same store: one user, pages of users.
+    assert set(dashboard["api_p95_ms"]) == set(dashboard["api_p50_ms"]) >= {"user", "users_page"}
+    assert all(0 < dashboard["api_p50_ms"][k] <= ms for k, ms in dashboard["api_p95_ms"].items())
     floors = {row["figure"] for row in result["floors"]}
+    assert "API p95, GET /api/v1/users/{id}, 20,000 events" in floors
     assert "speed-up over the naive baseline" in floors and "worker peak RSS, largest process" in floors
     assert "Figures against the floors" in printed and "Figures written to" in printed
 

@@ -59,9 +59,22 @@ def test_worker_sends_events_and_reads_the_queue(full_settings: Settings) -> Non
 
 def test_stack_without_producer(full_settings: Settings) -> None:
     names = [s.name for s in stack_services(full_settings, with_producer=False)]
-    assert names == ["worker", "flower", "dashboard"]
+    assert names == ["worker", "flower", "api", "dashboard"]
     with_producer = stack_services(full_settings, with_producer=True)
     assert with_producer[-1].name == "producer"
+
+
+def test_webhook_worker_and_beat_run_only_with_endpoints(full_settings: Settings) -> None:
+    hooked = full_settings.model_copy(
+        update={"webhook_urls": "http://127.0.0.1:9/hook", "webhook_secret": "k", "webhook_queue": "hooks"}
+    )
+    services = {s.name: s for s in stack_services(hooked, with_producer=False)}
+    assert list(services) == ["worker", "flower", "api", "dashboard", "webhooks", "beat"]
+    argv = list(services["webhooks"].argv)
+    assert argv[argv.index("-Q") + 1] == "hooks"  # its own queue, never the ingest queue
+    assert any(
+        a.startswith("--schedule=") and a.endswith("celerybeat-schedule") for a in services["beat"].argv
+    )
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,14 @@ class Stack:
         return next(p for p in self.started if p.ppid() == self.pid and needle in " ".join(p.cmdline()))
 
 
-def up_env(data_dir: Path, dashboard_port: int, flower_port: int) -> dict[str, str]:
+def up_env(data_dir: Path, dashboard_port: int, flower_port: int, api_port: int) -> dict[str, str]:
     """No ECOMRISK_REDIS_URL, so `up` starts its private Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECOMRISK_")}
     env.update(
         ECOMRISK_DATA_DIR=str(data_dir),
         ECOMRISK_DASHBOARD_PORT=str(dashboard_port),
         ECOMRISK_FLOWER_PORT=str(flower_port),
+        ECOMRISK_API_PORT=str(api_port),
         ECOMRISK_WORKER_CONCURRENCY="2",
         COLUMNS="200",  # the summary table stays on one line per row
     )
@@ -62,13 +63,15 @@ BACKGROUND_JOB = '"$0" up "$@" & echo $! > "$UP_PID_FILE"; wait $!'
 
 
 @contextmanager
-def running_up(tmp_path: Path, *args: str, background_job: bool = False) -> Iterator[Stack]:
+def running_up(
+    tmp_path: Path, *args: str, background_job: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """Start `ecomrisk up` in its own session (as a terminal would) and wait until it is ready."""
     data_dir = tmp_path / "data"
-    dashboard_port, flower_port = free_port(), free_port()
+    dashboard_port, flower_port, api_port = free_port(), free_port(), free_port()
     output = tmp_path / "up.out"
     pid_file = tmp_path / "up.pid"
-    env = up_env(data_dir, dashboard_port, flower_port)
+    env = up_env(data_dir, dashboard_port, flower_port, api_port) | (extra_env or {})
     argv = ["bash", "-c", BACKGROUND_JOB, ECOMRISK, *args] if background_job else [ECOMRISK, "up", *args]
     env["UP_PID_FILE"] = str(pid_file)
     with output.open("wb") as out:
@@ -94,7 +97,7 @@ def running_up(tmp_path: Path, *args: str, background_job: bool = False) -> Iter
             return REDIS_URL.search(stack.text())
 
         match = wait_until(printed_redis_url, timeout_s=180, what="the summary table")
-        for port in (int(match.group(1)), dashboard_port, flower_port):
+        for port in (int(match.group(1)), dashboard_port, flower_port, api_port):
             wait_for_port(port, timeout_s=60)
         worker_log = data_dir / "logs" / "worker.log"
         wait_until(lambda: "ready." in worker_log.read_text(errors="replace"), what="the worker")
@@ -115,10 +118,25 @@ def running_up(tmp_path: Path, *args: str, background_job: bool = False) -> Iter
 
 
 def test_up_runs_the_stack_and_sigterm_stops_it_redis_last(tmp_path: Path) -> None:
-    with running_up(tmp_path) as stack:
+    # An endpoint (nobody listens there) brings in the webhook worker and celery beat.
+    hooks = {"ECOMRISK_WEBHOOK_URLS": "http://127.0.0.1:9/hook", "ECOMRISK_WEBHOOK_SECRET": "k"}
+    with running_up(tmp_path, extra_env=hooks) as stack:
         text = stack.text()
-        for shown in ("worker", "flower", "dashboard", "producer", "database", "raw logs", "worker.log"):
+        for shown in (
+            "worker",
+            "flower",
+            "api",
+            "dashboard",
+            "producer",
+            "webhooks",
+            "beat",
+            "database",
+            "raw logs",
+        ):
             assert shown in text
+        assert stack.find("cli.main api")
+        assert stack.find("-Q ecomrisk-webhooks")
+        assert stack.find("workers beat")
         assert stack.find("redis-server")
         assert stack.find("cli.main produce")
         wait_until(lambda: any((stack.data_dir / "raw").glob("*")), what="a first raw batch")
@@ -175,7 +193,7 @@ def test_up_run_by_a_script_in_the_background_stops_every_child_on_sigterm(tmp_p
     with running_up(tmp_path, "--stop-timeout", "60", background_job=True) as stack:
         assert psutil.Process(stack.pid).ppid() == stack.up.pid  # a job of the shell
         children = [p for p in stack.started if p.ppid() == stack.pid]
-        assert len(children) == 5  # redis, worker, flower, dashboard, producer
+        assert len(children) == 6  # redis, worker, flower, api, dashboard, producer
         wait_until(lambda: any((stack.data_dir / "raw").glob("*")), what="a first raw batch")
 
         os.kill(stack.pid, signal.SIGTERM)

@@ -182,7 +182,7 @@ def test_a_slow_region_never_has_two_requests_in_flight(
     calls: list[float] = []
     in_flight = [0, 0]  # now, most ever
 
-    def slow_alerts(deps: callbacks.Deps) -> tuple[Any, ...]:
+    def slow_alerts(deps: callbacks.Deps, status: str | None = None) -> tuple[Any, ...]:
         with lock:
             calls.append(time.monotonic())
             in_flight[0] += 1
@@ -190,7 +190,7 @@ def test_a_slow_region_never_has_two_requests_in_flight(
         time.sleep(1.5)  # six refresh periods
         with lock:
             in_flight[0] -= 1
-        return [], f"call {len(calls)}"
+        return [], f"call {len(calls)}", ""
 
     interval_id, outputs, _ = callbacks.REGIONS["alerts"]
     monkeypatch.setitem(callbacks.REGIONS, "alerts", (interval_id, outputs, slow_alerts))

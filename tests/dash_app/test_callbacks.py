@@ -192,17 +192,25 @@ def test_every_interval_is_paused_while_its_callback_runs(app: Dash) -> None:
 
 
 def test_a_region_callback_over_http(app: Dash, seeded: Facts) -> None:
-    payload = {
-        "output": "..alerts-grid.rowData...alerts-note.children..",
-        "outputs": [
-            {"id": ids.ALERTS_GRID, "property": "rowData"},
-            {"id": ids.ALERTS_NOTE, "property": "children"},
-        ],
-        "inputs": [{"id": ids.ALERTS_INTERVAL, "property": "n_intervals", "value": 1}],
-        "changedPropIds": [f"{ids.ALERTS_INTERVAL}.n_intervals"],
-        "state": [],
-    }
-    response = app.server.test_client().post("/_dash-update-component", json=payload)
-    assert response.status_code == 200
-    rows = response.get_json()["response"][ids.ALERTS_GRID]["rowData"]
-    assert [r["user_id"] for r in rows] == ["bot-002", "bot-001"]
+    def alerts(status: str) -> list[dict[str, Any]]:
+        payload = {
+            "output": "..alerts-grid.rowData...alerts-note.children...precision-body.children..",
+            "outputs": [
+                {"id": ids.ALERTS_GRID, "property": "rowData"},
+                {"id": ids.ALERTS_NOTE, "property": "children"},
+                {"id": ids.PRECISION_BODY, "property": "children"},
+            ],
+            "inputs": [
+                {"id": ids.ALERTS_INTERVAL, "property": "n_intervals", "value": 1},
+                {"id": ids.ALERTS_STATUS, "property": "value", "value": status},
+            ],
+            "changedPropIds": [f"{ids.ALERTS_INTERVAL}.n_intervals"],
+            "state": [],
+        }
+        response = app.server.test_client().post("/_dash-update-component", json=payload)
+        assert response.status_code == 200
+        return list(response.get_json()["response"][ids.ALERTS_GRID]["rowData"])
+
+    assert [r["user_id"] for r in alerts("all")] == ["bot-002", "bot-001"]
+    assert [r["user_id"] for r in alerts("open")] == ["bot-002", "bot-001"]  # nobody reviewed them
+    assert alerts("resolved") == []

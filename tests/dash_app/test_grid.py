@@ -121,7 +121,12 @@ def test_quarantine_rows_keep_text_as_is_and_mark_cut_lines() -> None:
 
 
 def test_alert_rows() -> None:
-    feed = q.AlertFeed(rows=(q.AlertRow(7, "u1", 1_767_614_400_000, 90, "automation", ("a", "b")),))
+    feed = q.AlertFeed(
+        rows=(
+            q.AlertRow(7, "u1", 1_767_614_400_000, 90, "automation", ("a", "b")),
+            q.AlertRow(8, "u2", 1_767_614_400_000, 80, "automation", ("a",), "resolved", "false_positive"),
+        )
+    )
     assert grid.alert_rows(feed) == [
         {
             "id": "7",
@@ -130,5 +135,15 @@ def test_alert_rows() -> None:
             "score": 90,
             "risk_kind": "automation",
             "reasons": "a, b",
-        }
+            "status": "open",
+        },
+        {
+            "id": "8",
+            "time": "01-05 12:00",
+            "user_id": "u2",
+            "score": 80,
+            "risk_kind": "automation",
+            "reasons": "a",
+            "status": "resolved (false_positive)",
+        },
     ]
