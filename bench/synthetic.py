@@ -1,9 +1,10 @@
 """Synthetic stores for the dashboard benchmark: millions of events flagged and scored by the real rules.
 
-Every user's events are generated (a persona's gaps, actions, categories, purchases), flagged by
-the sequence rules and summed per user with numpy, and every user is scored by workers.risk.assess.
-Only the top users' events are written, for the drill-down; user_risk, alerts and the rollups are
-what the pipeline would store for all of them, so the seeded store cannot drift from the product.
+Every user's events are generated with numpy (a persona's gaps, actions, categories, purchases),
+then flagged, bucketed and scored by the offline reference (workers.reference), which recomputes
+exactly what the pipeline stores. Only the top users' events (and buckets) are written, for the
+drill-down; user_risk, alerts and the rollups are what the pipeline would store for all of them,
+so the seeded store cannot drift from the product.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sqlalchemy import insert
 
 from config.settings import Settings, get_settings
 from contract.wire import Action, Reason, now_ms
 from dash_app.queries import MINUTE_MS
 from store.db import create_writer_engine, init_schema
-from store.models import ActivityRollup, Alert, Base, Batch, Event, QuarantinedLine, UserRisk
+from store.models import ActivityRollup, Alert, Base, Batch, Event, QuarantinedLine, RiskBucket, UserRisk
 from store.rollups import rebuild_activity_summaries
-from workers.risk import Band, RiskKind, RiskRules, UserAggregates, assess, risk_columns
+from workers.reference import recompute_buckets, recompute_flags, score_windows, users_from
+from workers.risk import Band, RiskKind
 from workers.sequence import SequenceRules
 
 Ints = npt.NDArray[np.int64]
@@ -81,165 +84,67 @@ def fill_rows(model: type[Base], rows: list[dict[str, Any]]) -> list[dict[str, A
 
 
 @dataclass(frozen=True)
-class SequenceFlags:
-    """What the sequence rules derive for each event, as arrays in (user, ts, id) order."""
-
-    gap_ms: Ints  # 0 where has_gap is False
-    has_gap: Flags  # False for each user's first event
-    is_rapid: Flags
-    within_session: Flags
-    is_steady: Flags
-    session_no: Ints
-    burst_len: Ints
-
-
-def flag_events(ts_ms: Ints, is_first: Flags, rules: SequenceRules) -> SequenceFlags:
-    """The flags of workers.sequence.recompute_tail for many users' events at once.
-
-    ts_ms is ordered by user, then time (then event id); is_first marks each user's first event.
-    """
-    has_gap = ~is_first
-    gap = np.where(has_gap, np.diff(ts_ms, prepend=ts_ms[:1]), 0)
-    rapid = has_gap & (gap < rules.rapid_gap_ms)
-    within = has_gap & (gap < rules.session_gap_ms)
-    previous_gap = np.roll(gap, 1)
-    previous_within = np.roll(within, 1)
-    previous_within[:1] = False
-    # Exact integers, as SequenceRules.is_steady: |gap - previous| within tolerance_bp of previous.
-    close = np.abs(gap - previous_gap) * 10_000 <= rules.steady_tolerance_bp * previous_gap
-    sessions: Ints = np.cumsum(~within)
-    user_start: Ints = np.maximum.accumulate(np.where(is_first, np.arange(ts_ms.size), 0))
-    rapid_so_far: Ints = np.cumsum(rapid)
-    # A burst restarts at every event that is not rapid; each user's first event is one.
-    burst: Ints = rapid_so_far - np.maximum.accumulate(np.where(rapid, 0, rapid_so_far))
-    return SequenceFlags(
-        gap_ms=gap,
-        has_gap=has_gap,
-        is_rapid=rapid,
-        within_session=within,
-        is_steady=within & previous_within & close,
-        session_no=sessions - sessions[user_start] + 1,
-        burst_len=burst,
-    )
-
-
-def purchase_peaks(user: Ints, ts_ms: Ints, cents: Ints, *, users: int, window_ms: int) -> tuple[Ints, Ints]:
-    """Per user, workers.sequence.window_peaks over all of their purchases: most in any (t - W, t].
-
-    user, ts_ms and cents describe purchases only, ordered by user, then time.
-    """
-    most = np.zeros(users, dtype=np.int64)
-    most_spend = np.zeros(users, dtype=np.int64)
-    if not user.size:
-        return most, most_spend
-    offset = ts_ms - ts_ms.min()
-    # One sorted key for every user's purchases; a window never reaches the previous user's.
-    key = user * (int(offset.max()) + window_ms + 1) + offset
-    start = np.searchsorted(key, key - window_ms, side="right")
-    end = np.searchsorted(key, key, side="right")
-    spent = np.concatenate(([0], np.cumsum(cents)))
-    np.maximum.at(most, user, end - start)
-    np.maximum.at(most_spend, user, spent[end] - spent[start])
-    return most, most_spend
-
-
-@dataclass(frozen=True)
 class SyntheticEvents:
-    """Every synthetic user's events as arrays in (user, time) order, flagged by the sequence rules."""
+    """Every synthetic user's events, in (user, time) order, as the columns of the events table."""
 
-    first: Ints  # index of each user's first event
-    counts: Ints  # events per user
     user: Ints
     ts_ms: Ints
     action: Ints  # index into ACTIONS
     category: Ints  # index into CATEGORIES
     amount_cents: Ints  # 0 unless a purchase
-    flags: SequenceFlags
 
-    def aggregates(self, rules: SequenceRules) -> list[UserAggregates]:
-        """Each user's exact aggregates, as the pipeline maintains them in user_risk."""
-        f, first = self.flags, self.first
-
-        def total(values: npt.NDArray[Any]) -> list[int]:
-            sums: list[int] = np.add.reduceat(values.astype(np.int64), first).tolist()
-            return sums
-
-        purchase = self.action == PURCHASE
-        hour = self.ts_ms % DAY_MS // HOUR_MS
-        night = (hour >= rules.night_start_hour) & (hour < rules.night_end_hour)
-        within_gap = np.where(f.within_session, f.gap_ms, 0)
-        most, most_spend = purchase_peaks(
-            self.user[purchase],
-            self.ts_ms[purchase],
-            self.amount_cents[purchase],
-            users=first.size,
-            window_ms=rules.window_ms,
-        )
-        columns = {
-            "events": self.counts.tolist(),
-            "rapid_events": total(f.is_rapid),
-            "max_burst": np.maximum.reduceat(f.burst_len, first).tolist(),
-            "gap_count": total(f.within_session),
-            "gap_sum_ms": total(within_gap),
-            "gap_sumsq_ms": total(within_gap * within_gap),
-            "steady_gaps": total(f.is_steady),
-            "purchases": total(purchase),
-            "spend_cents": total(self.amount_cents),
-            "max_purchases_window": most.tolist(),
-            "max_spend_window_cents": most_spend.tolist(),
-            "night_events": total(night),
-            "sessions": total(~f.within_session),
-            "first_seen_ms": np.minimum.reduceat(self.ts_ms, first).tolist(),
-            "last_seen_ms": np.maximum.reduceat(self.ts_ms, first).tolist(),
-        }
-        return [UserAggregates._make(values) for values in zip(*columns.values(), strict=True)]
-
-    def rollup_rows(self) -> list[dict[str, Any]]:
-        """activity_rollup: events and rapid events per event-time minute, action and category."""
-        minute = self.ts_ms - self.ts_ms % MINUTE_MS
-        cell = (minute // MINUTE_MS * len(ACTIONS) + self.action) * len(CATEGORIES) + self.category
-        cells, inverse, events = np.unique(cell, return_inverse=True, return_counts=True)
-        rapid = np.bincount(inverse, weights=self.flags.is_rapid, minlength=cells.size).astype(np.int64)
-        rest, category = np.divmod(cells, len(CATEGORIES))
-        minutes, action = np.divmod(rest, len(ACTIONS))
-        return [
+    def frame(self, user_ids: list[str]) -> pd.DataFrame:
+        """The events as the offline reference reads them; ids sort as the events do."""
+        width = max(6, len(str(self.user.size)))
+        return pd.DataFrame(
             {
-                "minute_ms": m * MINUTE_MS,
-                "action": ACTIONS[a].value,
-                "category": CATEGORIES[c],
-                "events": n,
-                "rapid": r,
+                "event_id": [f"e{i:0{width}d}" for i in range(self.user.size)],
+                "user_id": np.asarray(user_ids, dtype=object)[self.user],
+                "ts_ms": self.ts_ms,
+                "utc_offset_min": np.zeros(self.user.size, dtype=np.int64),
+                "action": np.asarray([a.value for a in ACTIONS], dtype=object)[self.action],
+                "amount_cents": pd.Series(self.amount_cents, dtype="Int64").where(self.action == PURCHASE),
+                "user_agent": "bench",
+                "category": np.asarray(CATEGORIES, dtype=object)[self.category],
             }
-            for m, a, c, n, r in zip(
-                minutes.tolist(), action.tolist(), category.tolist(), events.tolist(), rapid.tolist(),
-                strict=True,
-            )
-        ]  # fmt: skip
+        )
 
-    def event_rows(self, index: int, user_id: str) -> list[dict[str, Any]]:
-        """The events table rows of one user, with their derived flags."""
-        f, start = self.flags, int(self.first[index])
-        count = int(self.counts[index])
-        width = max(6, len(str(count - 1)))  # ids sort as the events do, as the recompute orders ties
-        rows = []
-        for k, i in enumerate(range(start, start + count)):
-            ts = int(self.ts_ms[i])
-            gap = int(f.gap_ms[i]) if f.has_gap[i] else None
-            action, category = ACTIONS[int(self.action[i])], CATEGORIES[int(self.category[i])]
-            rows.append(
-                {
-                    "event_id": f"{user_id}-e{k:0{width}d}", "user_id": user_id,
-                    "session_id": f"{user_id}-s{int(f.session_no[i])}", "action": action.value,
-                    "category": category or None, "product": f"product-{k % 97}",
-                    "amount_cents": int(self.amount_cents[i]) if action is Action.PURCHASE else None,
-                    "ts_ms": ts, "user_agent": "bench", "content_hash": f"{k:032x}",
-                    "batch_id": "bench-detail", "line_no": k, "ingested_ms": ts + 500,
-                    "gap_ms": gap, "gap_s": None if gap is None else gap / 1000,
-                    "is_rapid": bool(f.is_rapid[i]), "is_steady": bool(f.is_steady[i]),
-                    "session_no": int(f.session_no[i]), "burst_len": int(f.burst_len[i]),
-                }
-            )  # fmt: skip
-        return rows
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values (no numpy scalars, None for missing)."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in clean.to_dict("records")
+    ]
+
+
+def _event_rows(flags: pd.DataFrame) -> list[dict[str, Any]]:
+    """events table rows of flagged events."""
+    rows = _records(flags.drop(columns=["session_start"]))
+    for k, row in enumerate(rows):
+        gap = row["gap_ms"]
+        row.update(
+            session_id=f"{row['user_id']}-s{row['session_no']}",
+            category=row["category"] or None,
+            product=f"product-{k % 97}",
+            content_hash=f"{k:032x}",
+            batch_id="bench-detail",
+            line_no=k,
+            ingested_ms=row["ts_ms"] + 500,
+            gap_s=None if gap is None else gap / 1000,
+            is_rapid=bool(row["is_rapid"]),
+            is_steady=bool(row["is_steady"]),
+        )
+    return rows
+
+
+def _rollup_rows(flags: pd.DataFrame) -> list[dict[str, Any]]:
+    """activity_rollup: events and rapid events per event-time minute, action and category."""
+    minute = flags["ts_ms"] - flags["ts_ms"] % MINUTE_MS
+    cells = flags.assign(minute_ms=minute).groupby(["minute_ms", "action", "category"])["is_rapid"]
+    counted = cells.agg(events="size", rapid="sum").reset_index()
+    return _records(counted)
 
 
 def persona_gaps(kind: RiskKind, size: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
@@ -272,17 +177,12 @@ def generate_events(
     ts_ms = last_seen_ms[user] - (elapsed[last][user] - elapsed)
     action = rng.choice(len(ACTIONS), size=total, p=list(ACTION_WEIGHTS.values()))
     category_weights = rng.dirichlet(np.ones(len(CATEGORIES)) * 2)
-    is_first = np.zeros(total, dtype=bool)
-    is_first[first] = True
     return SyntheticEvents(
-        first=first,
-        counts=counts,
         user=user,
         ts_ms=ts_ms,
         action=action,
         category=rng.choice(len(CATEGORIES), size=total, p=category_weights),
         amount_cents=np.where(action == PURCHASE, rng.integers(500, 20_000, total), 0),
-        flags=flag_events(ts_ms, is_first, rules),
     )
 
 
@@ -305,7 +205,7 @@ def seed_synthetic(
     rows in `events`, for the drill-down.
     """
     settings = settings or get_settings()
-    sequence_rules, risk_rules = SequenceRules.from_settings(settings), RiskRules.from_settings(settings)
+    sequence_rules = SequenceRules.from_settings(settings)
     rng = np.random.default_rng(seed)
     end_ms = end_ms or now_ms()
     users = max(1, min(users, events))
@@ -322,32 +222,35 @@ def seed_synthetic(
     generated = generate_events(counts, personas, last_seen, sequence_rules, rng)
     user_ids = [f"user-{i:06d}" for i in range(users)]
 
-    # --- user_risk and alerts: every user scored by the real risk rules ------------------------
-    risk_rows, alert_rows, scores = [], [], []
-    for i, aggregates in enumerate(generated.aggregates(sequence_rules)):
-        assessment = assess(aggregates, risk_rules)
-        markers = assessment.markers_json()
-        scores.append(assessment.score)
-        risk_rows.append(
-            {
-                "user_id": user_ids[i],
-                **risk_columns(aggregates, assessment),
-                "markers": markers,
-                "updated_ms": end_ms,
-            }
-        )
-        if assessment.band is Band.HIGH:
-            alert_rows.append(
-                {
-                    "user_id": user_ids[i], "created_ms": aggregates.last_seen_ms,
-                    "score": assessment.score, "band": assessment.band.value,
-                    "risk_kind": assessment.kind.value, "reasons": markers, "batch_id": f"b{i}",
-                }
-            )  # fmt: skip
+    # --- flags, buckets, windows and user_risk: the offline reference, under these settings ------
+    flags = recompute_flags(generated.frame(user_ids), settings)
+    buckets = recompute_buckets(flags, settings)
+    scored, windows = score_windows(buckets, settings)
+    risk = users_from(flags, buckets, windows)
+    risk_rows = [
+        {
+            "user_id": user_id,
+            **row,
+            "markers": windows[user_id]["current"].markers_json(),
+            "updated_ms": end_ms,
+        }
+        for user_id, row in zip(risk.index, _records(risk), strict=True)
+    ]
+    alert_rows = [
+        {
+            "user_id": row["user_id"], "created_ms": row["last_seen_ms"], "score": row["score"],
+            "band": row["band"], "risk_kind": row["risk_kind"], "reasons": row["markers"],
+            "batch_id": f"b{n}",
+        }
+        for n, row in enumerate(risk_rows)
+        if row["band"] == Band.HIGH.value
+    ]  # fmt: skip
     # The dashboard's default order (score, then user_id, both descending): its top rows get events.
-    top = np.lexsort((-np.arange(users), -np.asarray(scores)))[:detail_users]
-    detail_rows = [row for i in top.tolist() for row in generated.event_rows(i, user_ids[i])]
-    rollup_rows = generated.rollup_rows()
+    ranked = sorted(risk_rows, key=lambda r: (r["score"], r["user_id"]), reverse=True)
+    detail = {r["user_id"] for r in ranked[:detail_users]}
+    detail_rows = _event_rows(flags[flags["user_id"].isin(detail)])
+    bucket_rows = _records(scored[scored.index.get_level_values("user_id").isin(detail)].reset_index())
+    rollup_rows = _rollup_rows(flags)
 
     # --- batches (the ledger) and their quarantined lines -------------------------------------
     n_batches = -(-events // BATCH_SIZE)
@@ -393,6 +296,7 @@ def seed_synthetic(
             (QuarantinedLine, quarantine_rows),
             (Alert, alert_rows),
             (Event, detail_rows),
+            (RiskBucket, bucket_rows),
         ):
             if rows:
                 conn.execute(insert(model), fill_rows(model, rows))
@@ -401,7 +305,7 @@ def seed_synthetic(
     return {
         "events": events,
         "users": users,
-        "rapid": int(generated.flags.is_rapid.sum()),
+        "rapid": int(flags["is_rapid"].sum()),
         "batches": n_batches,
         "quarantined": int(quarantined.sum()),
         "alerts": len(alert_rows),

@@ -25,7 +25,9 @@ def describe_errors(exc: ValidationError) -> str:
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
         loc = error["loc"]
-        lines.append(f"  ECOMRISK_{str(loc[0]).upper()}: {message}" if loc else f"  {message}")
+        # A field with aliases is reported under its alias, which already carries the prefix.
+        name = str(loc[0]).upper().removeprefix("ECOMRISK_") if loc else ""
+        lines.append(f"  ECOMRISK_{name}: {message}" if loc else f"  {message}")
     return "\n".join(["Invalid configuration:", *lines])
 
 

@@ -151,12 +151,29 @@ def evaluate(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
     ] = None,
+    current: Annotated[
+        bool,
+        typer.Option(
+            "--current",
+            help="Judge each user's current (decaying) score instead of their lifetime peak.",
+        ),
+    ] = False,
 ) -> None:
-    """Score stored risk against ground-truth labels (F1, FPR, kind, sub-types) or analyst reviews."""
+    """Score stored risk against ground-truth labels (F1, FPR, kind, sub-types) or analyst reviews.
+
+    A label is about the user, so by default the user's lifetime peak is judged: an alert at
+    any time is a detection, or a false alarm. The current score is shown beside it.
+    """
     settings = load_settings()
     from cli.reports import open_store, print_evaluation, print_review_precision
+    from workers.evaluation import (
+        JudgedAt,
+        load_labels,
+        load_predictions,
+        load_review_labels,
+        review_precision,
+    )
     from workers.evaluation import evaluate as score
-    from workers.evaluation import load_labels, load_predictions, load_review_labels, review_precision
 
     console = Console()
     if not console.is_terminal:
@@ -172,9 +189,13 @@ def evaluate(
         print_review_precision(reviewed, console)
         figures = reviewed.to_dict()
     else:
-        result = score(load_labels(path), load_predictions(engine))
-        print_evaluation(result, path, console)
-        figures = result.to_dict()
+        truth = load_labels(path)
+        at = JudgedAt.CURRENT if current else JudgedAt.PEAK
+        result = score(truth, load_predictions(engine, settings, at=at))
+        other_at = JudgedAt.PEAK if current else JudgedAt.CURRENT
+        other = score(truth, load_predictions(engine, settings, at=other_at))
+        print_evaluation(result, path, console, judged_at=at, other=(other_at, other))
+        figures = {"judged_at": at.value, **result.to_dict(), other_at.value: other.headline()}
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -394,6 +415,25 @@ def db_upgrade() -> None:
 
     engine = open_writer(settings)
     typer.echo(f"{settings.resolved_database_url}: at revision {current_revision(engine)}")
+
+
+@app.command()
+def rebuild(
+    users_per_chunk: Annotated[
+        int, typer.Option(min=1, help="Users recomputed per write transaction.")
+    ] = 2_000,
+) -> None:
+    """Recompute every derived flag, bucket and risk figure from the stored events with the current settings.
+
+    Run it after an upgrade that adds derived figures, or after changing a rule or a marker.
+    """
+    settings = load_settings()
+    from store.db import open_writer
+    from workers.rebuild import rebuild_store
+
+    typer.echo(
+        rebuild_store(open_writer(settings), settings=settings, users_per_chunk=users_per_chunk).summary()
+    )
 
 
 quarantine_app = typer.Typer(

@@ -22,7 +22,7 @@ from store.summaries import (
     quarantine_first_reasons,
 )
 from store.webhooks import DeliveryRow, read_deliveries
-from workers.evaluation import Evaluation, ReviewPrecision
+from workers.evaluation import Evaluation, JudgedAt, ReviewPrecision
 
 
 def open_store(settings: Settings, console: Console) -> Engine | None:
@@ -167,9 +167,20 @@ def describe_reason(code: str) -> str:
         return ""
 
 
-def print_evaluation(result: Evaluation, labels_path: Path, console: Console) -> None:
+def print_evaluation(
+    result: Evaluation,
+    labels_path: Path,
+    console: Console,
+    *,
+    judged_at: JudgedAt,
+    other: tuple[JudgedAt, Evaluation] | None = None,
+) -> None:
     """Confusion matrix, headline scores, the per-sub-type table, error markers and score spread."""
-    matrix = Table(title=f"Persona x predicted band/kind ({result.users:,} labelled users, {labels_path})")
+    moment = "lifetime peak" if judged_at is JudgedAt.PEAK else "current score"
+    matrix = Table(
+        title=f"Persona x predicted band/kind at each user's {moment} "
+        f"({result.users:,} labelled users, {labels_path})"
+    )
     matrix.add_column("persona")
     for column in result.confusion.columns:
         matrix.add_column(str(column), justify="right")
@@ -182,6 +193,13 @@ def print_evaluation(result: Evaluation, labels_path: Path, console: Console) ->
         f"false-positive rate on normal users: {result.false_positive_rate:.2%}\n"
         f"bot vs impulsive kind accuracy: {result.kind_accuracy:.3f}"
     )
+    if other is not None:
+        at, figures = other
+        console.print(
+            f"judged at the {'lifetime peak' if at is JudgedAt.PEAK else 'current score'} instead: "
+            f"F1 {figures.f1:.3f}  false-positive rate {figures.false_positive_rate:.2%}  "
+            f"kind accuracy {figures.kind_accuracy:.3f}"
+        )
     console.print(sub_type_table(result))
     console.print(error_marker_table(result))
     console.print(score_table(result))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -73,7 +73,10 @@ def parse_webhook_urls(value: str | None) -> tuple[WebhookEndpoint, ...]:
 class Settings(BaseSettings):
     """Runtime settings, read from ECOMRISK_* variables and an optional .env file."""
 
-    model_config = SettingsConfigDict(env_prefix="ECOMRISK_", env_file=".env", extra="ignore", frozen=True)
+    # populate_by_name: Settings(marker_burst_weight=…) works beside the aliased environment names.
+    model_config = SettingsConfigDict(
+        env_prefix="ECOMRISK_", env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     # --- services ---------------------------------------------------------
     redis_url: str | None = Field(
@@ -121,50 +124,226 @@ class Settings(BaseSettings):
     session_gap_s: float = Field(
         default=1800.0, gt=0, description="A gap of at least this starts a new session (s)."
     )
-    night_start_hour: int = Field(default=0, ge=0, le=23, description="Unsociable hours start (UTC).")
-    night_end_hour: int = Field(default=6, ge=1, le=24, description="Unsociable hours end (UTC).")
+    night_start_hour: int = Field(
+        default=0, ge=0, le=23, description="Unsociable hours start (the event's local time)."
+    )
+    night_end_hour: int = Field(
+        default=6, ge=1, le=24, description="Unsociable hours end (the event's local time)."
+    )
     velocity_window_s: float = Field(
         default=3600.0, gt=0, description="Rolling window for purchase velocity and spend (s)."
-    )
-
-    # --- risk markers: thresholds and weights (points out of 100) -------------------
-    min_events_for_share: int = Field(default=5, ge=1, description="Share markers need this many events.")
-    min_gaps_for_regularity: int = Field(default=10, ge=2, description="Regularity needs this many gaps.")
-    regular_timing_cv: float = Field(default=0.25, gt=0, description="Gap CV under this is machine-like.")
-    regular_timing_weight: int = Field(
-        default=80, ge=0, le=100, description="Points when gaps are machine-regular."
     )
     steady_gap_tolerance: float = Field(
         default=0.05, ge=0, lt=1, description="A gap within this fraction of the previous one is steady."
     )
-    steady_share_threshold: float = Field(default=0.5, gt=0, le=1, description="Share of steady gaps.")
-    steady_rhythm_weight: int = Field(
-        default=80, ge=0, le=100, description="Points when most gaps repeat the previous one."
+    machine_gap_s: float = Field(
+        default=0.5, gt=0, description="A within-session gap under this is faster than a person acts (s)."
     )
-    inhuman_mean_gap_s: float = Field(default=1.0, gt=0, description="Mean gap under this is inhuman (s).")
-    inhuman_volume_weight: int = Field(
-        default=30, ge=0, le=100, description="Points when the mean gap is inhumanly short."
+    rest_gap_s: float = Field(
+        default=14_400.0, gt=0, description="A gap of at least this is a rest; it ends an awake run (s)."
     )
-    rapid_share_threshold: float = Field(
-        default=0.30, gt=0, le=1, description="Share of rapid actions that fires the marker."
+    chase_stake_multiple: float = Field(
+        default=2.0,
+        ge=1,
+        description="A later bet at this multiple of its session's opening stake or more is a raised bet.",
     )
-    rapid_share_weight: int = Field(default=45, ge=0, le=100, description="Points for a high rapid share.")
-    burst_threshold: int = Field(default=5, ge=1, description="Consecutive rapid actions.")
-    burst_weight: int = Field(default=30, ge=0, le=100, description="Points for a long burst.")
-    purchase_velocity_threshold: int = Field(default=5, ge=1, description="Purchases per window.")
-    purchase_velocity_weight: int = Field(
-        default=20, ge=0, le=100, description="Points for many purchases in the window."
+
+    # --- current risk: a trailing window of event time ------------------------------
+    risk_window_s: float = Field(
+        default=259_200.0,
+        gt=0,
+        description="Current risk reads this much event time up to the user's latest bucket (s).",
     )
-    spend_velocity_threshold: float = Field(default=500.0, gt=0, description="Spend per window.")
-    spend_velocity_weight: int = Field(
-        default=15, ge=0, le=100, description="Points for high spend in the window."
+    risk_bucket_s: float = Field(
+        default=21_600.0,
+        ge=60,
+        description="Event time is summed per user in buckets this long; the window moves by one (s).",
     )
-    night_share_threshold: float = Field(
-        default=0.5, gt=0, le=1, description="Share of activity in unsociable hours that fires the marker."
+
+    # --- risk markers: thresholds and weights (points out of 100) -------------------
+    share_confidence_z: float = Field(
+        default=1.645, ge=0, description="Share markers compare the share's Wilson lower bound at this z."
     )
-    night_share_weight: int = Field(default=15, ge=0, le=100, description="Points for late-night activity.")
-    band_elevated: int = Field(default=65, ge=1, le=100, description="Score from which a user is elevated.")
-    band_high: int = Field(default=75, ge=1, le=100, description="Score from which a user is high.")
+    marker_automation_agent_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Share of events from automation user agents."
+    )
+    marker_automation_agent_weight: int = Field(
+        default=80, ge=0, le=100, description="Points of automation_agent."
+    )
+    marker_login_flood_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Share of events that are logins."
+    )
+    marker_login_flood_weight: int = Field(default=70, ge=0, le=100, description="Points of login_flood.")
+    marker_regular_bets_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Share of gaps between bets nearly equal to the one before."
+    )
+    marker_regular_bets_weight: int = Field(default=70, ge=0, le=100, description="Points of regular_bets.")
+    marker_machine_speed_threshold: float = Field(
+        default=0.3, gt=0, le=1, description="Share of within-session gaps faster than a person acts."
+    )
+    marker_machine_speed_weight: int = Field(default=60, ge=0, le=100, description="Points of machine_speed.")
+    marker_regular_timing_threshold: float = Field(
+        default=0.15,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_regular_timing_threshold", "ecomrisk_regular_timing_cv"
+        ),
+        gt=0,
+        description="Gap CV under this is machine-like.",
+    )
+    marker_regular_timing_weight: int = Field(
+        default=70,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_regular_timing_weight", "ecomrisk_regular_timing_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of regular_timing.",
+    )
+    marker_steady_rhythm_threshold: float = Field(
+        default=0.5,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_steady_rhythm_threshold", "ecomrisk_steady_share_threshold"
+        ),
+        gt=0,
+        le=1,
+        description="Share of steady gaps.",
+    )
+    marker_steady_rhythm_weight: int = Field(
+        default=70,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_steady_rhythm_weight", "ecomrisk_steady_rhythm_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of steady_rhythm.",
+    )
+    marker_inhuman_volume_threshold: float = Field(
+        default=1.0,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_inhuman_volume_threshold", "ecomrisk_inhuman_mean_gap_s"
+        ),
+        gt=0,
+        description="Mean gap under this is inhuman (s).",
+    )
+    marker_inhuman_volume_weight: int = Field(
+        default=30,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_inhuman_volume_weight", "ecomrisk_inhuman_volume_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of inhuman_volume.",
+    )
+    marker_no_rest_threshold: float = Field(
+        default=20.0, gt=0, description="Hours of activity without a rest."
+    )
+    marker_no_rest_weight: int = Field(default=60, ge=0, le=100, description="Points of no_rest.")
+    marker_crawling_threshold: float = Field(
+        default=150.0, gt=0, description="Views and searches per session."
+    )
+    marker_crawling_weight: int = Field(default=60, ge=0, le=100, description="Points of crawling.")
+    marker_rapid_buying_threshold: float = Field(
+        default=0.3, gt=0, le=1, description="Share of cart and purchase actions that are rapid."
+    )
+    marker_rapid_buying_weight: int = Field(default=35, ge=0, le=100, description="Points of rapid_buying.")
+    marker_rapid_share_threshold: float = Field(
+        default=0.3,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_rapid_share_threshold", "ecomrisk_rapid_share_threshold"
+        ),
+        gt=0,
+        le=1,
+        description="Share of rapid actions.",
+    )
+    marker_rapid_share_weight: int = Field(
+        default=15,
+        validation_alias=AliasChoices("ecomrisk_marker_rapid_share_weight", "ecomrisk_rapid_share_weight"),
+        ge=0,
+        le=100,
+        description="Points of rapid_share.",
+    )
+    marker_burst_threshold: int = Field(
+        default=8,
+        validation_alias=AliasChoices("ecomrisk_marker_burst_threshold", "ecomrisk_burst_threshold"),
+        ge=1,
+        description="Consecutive rapid actions.",
+    )
+    marker_burst_weight: int = Field(
+        default=10,
+        validation_alias=AliasChoices("ecomrisk_marker_burst_weight", "ecomrisk_burst_weight"),
+        ge=0,
+        le=100,
+        description="Points of burst.",
+    )
+    marker_purchase_velocity_threshold: int = Field(
+        default=30,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_purchase_velocity_threshold", "ecomrisk_purchase_velocity_threshold"
+        ),
+        ge=1,
+        description="Purchases or bets per velocity window.",
+    )
+    marker_purchase_velocity_weight: int = Field(
+        default=30,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_purchase_velocity_weight", "ecomrisk_purchase_velocity_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of purchase_velocity.",
+    )
+    marker_spend_escalation_threshold: float = Field(
+        default=500.0,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_spend_escalation_threshold", "ecomrisk_spend_velocity_threshold"
+        ),
+        gt=0,
+        description="Spend per velocity window.",
+    )
+    marker_spend_escalation_weight: int = Field(
+        default=10,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_spend_escalation_weight", "ecomrisk_spend_velocity_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of spend_escalation.",
+    )
+    marker_stake_chasing_threshold: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Share of later bets raised to the chase multiple of the opening.",
+    )
+    marker_stake_chasing_weight: int = Field(default=35, ge=0, le=100, description="Points of stake_chasing.")
+    marker_unsociable_hours_threshold: float = Field(
+        default=0.5,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_unsociable_hours_threshold", "ecomrisk_night_share_threshold"
+        ),
+        gt=0,
+        le=1,
+        description="Share of activity in local night hours.",
+    )
+    marker_unsociable_hours_weight: int = Field(
+        default=10,
+        validation_alias=AliasChoices(
+            "ecomrisk_marker_unsociable_hours_weight", "ecomrisk_night_share_weight"
+        ),
+        ge=0,
+        le=100,
+        description="Points of unsociable_hours.",
+    )
+    marker_night_sessions_threshold: int = Field(
+        default=3, ge=1, description="Sessions started at local night within the window."
+    )
+    marker_night_sessions_weight: int = Field(
+        default=10, ge=0, le=100, description="Points of night_sessions."
+    )
+    marker_long_session_threshold: float = Field(default=1.0, gt=0, description="Hours of one session.")
+    marker_long_session_weight: int = Field(default=15, ge=0, le=100, description="Points of long_session.")
+    band_elevated: int = Field(default=40, ge=1, le=100, description="Score from which a user is elevated.")
+    band_high: int = Field(default=70, ge=1, le=100, description="Score from which a user is high.")
 
     # --- workers --------------------------------------------------------------------
     worker_concurrency: int = Field(default=2, ge=1, description="Pool processes per worker.")
@@ -238,6 +417,9 @@ class Settings(BaseSettings):
             raise ValueError("band_high must be at least band_elevated")
         if self.night_end_hour <= self.night_start_hour:
             raise ValueError("night_end_hour must be after night_start_hour")
+        buckets = self.risk_window_s / self.risk_bucket_s
+        if buckets < 1 or abs(buckets - round(buckets)) > 1e-9:
+            raise ValueError("risk_window_s must be a whole number of risk_bucket_s")
         if self.dashboard_host not in LOCAL_HOSTS and not self.dashboard_auth:
             raise ValueError("dashboard_host is not local: set ECOMRISK_DASHBOARD_AUTH=user:password first")
         if self.flower_host not in LOCAL_HOSTS and not self.flower_basic_auth:

@@ -122,6 +122,7 @@ class CleanEvent:
     user_agent: str | None
     content_hash: str
     line_no: int
+    utc_offset_min: int = 0  # the offset its timestamp carried: local time is ts_ms + this
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, false, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Identifiers sort by code point everywhere, as in the offline reference ("C" on PostgreSQL).
@@ -28,6 +40,9 @@ class Event(Base):
     product: Mapped[str | None] = mapped_column(String(256))
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     ts_ms: Mapped[int] = mapped_column(BigInteger, doc="Event time, UTC epoch milliseconds.")
+    utc_offset_min: Mapped[int] = mapped_column(
+        SmallInteger, server_default=text("0"), doc="The offset its timestamp carried; local = ts + this."
+    )
     user_agent: Mapped[str | None] = mapped_column(String(512))
     content_hash: Mapped[str] = mapped_column(String(32), doc="Tells redelivery from id clashes.")
     batch_id: Mapped[str] = mapped_column(String(128))
@@ -40,6 +55,28 @@ class Event(Base):
     is_steady: Mapped[bool] = mapped_column(Boolean, doc="Gap within tolerance of the previous gap.")
     session_no: Mapped[int] = mapped_column(Integer, doc="1-based session ordinal per user.")
     burst_len: Mapped[int] = mapped_column(Integer, doc="Rapid events in the run ending here.")
+    session_ms: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("0"), doc="Time since the first event of its session."
+    )
+    awake_ms: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("0"), doc="Time since the first event after the last rest."
+    )
+    open_stake: Mapped[int | None] = mapped_column(
+        BigInteger, doc="Its session's opening stake so far, cents; null before the session's first bet."
+    )
+    stake_raised: Mapped[int | None] = mapped_column(
+        SmallInteger,
+        doc="A bet after its session's first: 1 when at the chase multiple of that opening stake, else 0.",
+    )
+    last_bet_ms: Mapped[int | None] = mapped_column(
+        BigInteger, doc="Its session's latest purchase so far; null before the session's first."
+    )
+    bet_gap_ms: Mapped[int | None] = mapped_column(
+        BigInteger, doc="The gap between its session's latest two purchases so far."
+    )
+    bet_rhythm: Mapped[int | None] = mapped_column(
+        SmallInteger, doc="A purchase after its session's first: 1 when its gap is steady, else 0."
+    )
 
     __table_args__ = (
         Index("ix_events_user_ts", "user_id", "ts_ms", "event_id"),
@@ -57,7 +94,7 @@ class Event(Base):
 
 
 class UserRisk(Base):
-    """One row per user: exact behavioural aggregates, the score and its reasons."""
+    """One row per user: lifetime counts, the current window's features and score, the lifetime peak."""
 
     __tablename__ = "user_risk"
 
@@ -77,19 +114,36 @@ class UserRisk(Base):
     sessions: Mapped[int] = mapped_column(Integer)
     first_seen_ms: Mapped[int] = mapped_column(BigInteger)
     last_seen_ms: Mapped[int] = mapped_column(BigInteger)
-    # Derived from the aggregates above by workers.risk.assess.
+    # The current window (risk_buckets up to the user's latest one), scored by workers.risk.assess.
+    window_events: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     rapid_share: Mapped[float] = mapped_column(Float)
+    fast_share: Mapped[float] = mapped_column(Float, server_default=text("0"))
     gap_mean_s: Mapped[float | None] = mapped_column(Float)
     gap_cv: Mapped[float | None] = mapped_column(Float)
     steady_share: Mapped[float] = mapped_column(Float)
-    night_share: Mapped[float] = mapped_column(Float)
+    night_share: Mapped[float] = mapped_column(Float, doc="Share in the night hours of local time.")
+    night_sessions: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    raised_share: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    browse_share: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    agent_share: Mapped[float] = mapped_column(Float, server_default=text("0"))
     avg_session_s: Mapped[float] = mapped_column(Float)
+    max_session_s: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    max_awake_s: Mapped[float] = mapped_column(Float, server_default=text("0"))
     automation_score: Mapped[int] = mapped_column(Integer)
     loss_of_control_score: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer)
     band: Mapped[str] = mapped_column(String(16))
     risk_kind: Mapped[str] = mapped_column(String(32), doc="automation, loss_of_control or none.")
     markers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The lifetime peak: the highest score of any window ending at one of the user's buckets.
+    peak_score: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    peak_band: Mapped[str] = mapped_column(String(16), server_default=text("'low'"))
+    peak_kind: Mapped[str] = mapped_column(String(32), server_default=text("'none'"))
+    peak_ms: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), doc="Its last bucket's start.")
+    # The best window ending before the latest bucket: the peak, but for the one window that moves.
+    closed_peak_score: Mapped[int | None] = mapped_column(Integer)
+    closed_peak_kind: Mapped[str | None] = mapped_column(String(32))
+    closed_peak_ms: Mapped[int | None] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
@@ -98,6 +152,43 @@ class UserRisk(Base):
         Index("ix_user_risk_band", "band", "score", "user_id"),
         Index("ix_user_risk_last_seen", "last_seen_ms", "user_id"),
     )
+
+
+class RiskBucket(Base):
+    """One user's figures over one bucket of event time, and the score of the window ending with it."""
+
+    __tablename__ = "risk_buckets"
+
+    user_id: Mapped[str] = mapped_column(Key, primary_key=True)
+    bucket_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Bucket start, epoch ms.")
+    events: Mapped[int] = mapped_column(Integer)
+    rapid_events: Mapped[int] = mapped_column(Integer)
+    gap_count: Mapped[int] = mapped_column(Integer, doc="Within-session gaps ending in the bucket.")
+    gap_sum_ms: Mapped[int] = mapped_column(BigInteger)
+    gap_sumsq_ms: Mapped[int] = mapped_column(BigInteger)
+    steady_gaps: Mapped[int] = mapped_column(Integer)
+    fast_gaps: Mapped[int] = mapped_column(Integer, doc="Within-session gaps under the motor limit.")
+    sessions: Mapped[int] = mapped_column(Integer, doc="Sessions started in the bucket.")
+    night_events: Mapped[int] = mapped_column(Integer, doc="Events in the night hours of local time.")
+    night_sessions: Mapped[int] = mapped_column(Integer)
+    purchases: Mapped[int] = mapped_column(Integer)
+    spend_cents: Mapped[int] = mapped_column(BigInteger)
+    browse_events: Mapped[int] = mapped_column(Integer, doc="Views and searches.")
+    agent_events: Mapped[int] = mapped_column(Integer, doc="Events of automation user agents.")
+    stake_bets: Mapped[int] = mapped_column(Integer)
+    raised_bets: Mapped[int] = mapped_column(Integer)
+    trade_events: Mapped[int] = mapped_column(Integer, doc="Cart and purchase actions.")
+    rapid_trades: Mapped[int] = mapped_column(Integer, doc="Of those, the ones under the rapid gap.")
+    logins: Mapped[int] = mapped_column(Integer)
+    bet_gaps: Mapped[int] = mapped_column(Integer, doc="Purchases after their session's first.")
+    steady_bets: Mapped[int] = mapped_column(Integer, doc="Of those, the ones with a steady gap.")
+    max_burst: Mapped[int] = mapped_column(Integer)
+    max_session_ms: Mapped[int] = mapped_column(BigInteger)
+    max_awake_ms: Mapped[int] = mapped_column(BigInteger)
+    max_purchases_window: Mapped[int] = mapped_column(Integer)
+    max_spend_window_cents: Mapped[int] = mapped_column(BigInteger)
+    window_score: Mapped[int] = mapped_column(Integer, doc="Score of the window ending with this bucket.")
+    window_kind: Mapped[str] = mapped_column(String(32))
 
 
 class Alert(Base):
@@ -267,7 +358,7 @@ class ActivityMix(Base):
 
 
 class ActivityHours(Base):
-    """All-time event counts by UTC weekday (0 = Monday) and hour: at most 168 rows."""
+    """All-time event counts by weekday (0 = Monday) and hour of each event's local time: 168 rows at most."""
 
     __tablename__ = "activity_hours"
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from contract.wire import LIVE, BatchMode, Rejection, now_ms
 from store.db import hold_locks
 from store.driver import CHUNK, execute_many, fetch_many, marks
-from store.models import Alert, Base, Batch, QuarantinedLine, UserRisk
+from store.models import Alert, Base, Batch, QuarantinedLine, RiskBucket, UserRisk
 
 T = TypeVar("T")
 
@@ -147,15 +147,31 @@ def stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
 # Each event's own columns (CleanEvent order), then the batch and the derived flags.
 EVENT_COLUMNS = (
     "event_id", "user_id", "session_id", "action", "category", "product", "amount_cents", "ts_ms",
-    "user_agent", "content_hash", "line_no", "batch_id", "ingested_ms",
-    "gap_ms", "gap_s", "is_rapid", "is_steady", "session_no", "burst_len",
+    "user_agent", "content_hash", "line_no", "utc_offset_min", "batch_id", "ingested_ms",
+    "gap_ms", "gap_s", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms",
+    "open_stake", "stake_raised", "last_bet_ms", "bet_gap_ms", "bet_rhythm",
 )  # fmt: skip
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks(len(EVENT_COLUMNS))})"  # noqa: S608
 # PostgreSQL: an id that another user's batch committed meanwhile is skipped, then detected.
 _INSERT_EVENTS_PG = _INSERT_EVENTS + " ON CONFLICT (event_id) DO NOTHING"
+# The derived columns a recompute may change, in the order update_event_flags takes them.
+FLAG_COLUMNS = (
+    "gap_ms",
+    "gap_s",
+    "is_rapid",
+    "is_steady",
+    "session_no",
+    "burst_len",
+    "session_ms",
+    "awake_ms",
+    "open_stake",
+    "stake_raised",
+    "last_bet_ms",
+    "bet_gap_ms",
+    "bet_rhythm",
+)
 _UPDATE_FLAGS = (
-    "UPDATE events SET gap_ms = {p}, gap_s = {p}, is_rapid = {p}, is_steady = {p},"
-    " session_no = {p}, burst_len = {p} WHERE event_id = {p}"
+    f"UPDATE events SET {', '.join(f'{name} = {{p}}' for name in FLAG_COLUMNS)} WHERE event_id = {{p}}"  # noqa: S608
 )
 
 
@@ -170,18 +186,19 @@ def insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 def update_event_flags(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Write recomputed flags: (gap_ms, gap_s, is_rapid, is_steady, session_no, burst_len, event_id) rows."""
+    """Write recomputed flags: rows of FLAG_COLUMNS, then the event id."""
     execute_many(conn, _UPDATE_FLAGS, rows)
 
 
 # --- the batch's users and their stored state ---------------------------------------------------
 
-# A per-connection scratch table of (user, earliest new timestamp): fixed SQL, compiled once.
-# On PostgreSQL its user_id shares the "C" collation of events.user_id, so joins use that index.
+# A per-connection scratch table of (user, earliest new timestamp, first bucket the batch reads):
+# fixed SQL, compiled once. On PostgreSQL its user_id shares the "C" collation of events.user_id,
+# so joins use that index.
 _STARTS_DDL = {
     dialect: text(
         f"CREATE TEMP TABLE IF NOT EXISTS batch_starts (user_id VARCHAR(128){collate} PRIMARY KEY,"
-        " t0 BIGINT NOT NULL)"
+        " t0 BIGINT NOT NULL, from_ms BIGINT NOT NULL)"
     )
     for dialect, collate in (("sqlite", ""), ("postgresql", ' COLLATE "C"'))
 }
@@ -205,14 +222,17 @@ def _per_batch_user(columns: str, table: str, condition: str) -> dict[str, str]:
 
 # Stored events at or after each user's t0: the tail a batch recomputes.
 TAIL_COLUMNS = (
-    "event_id", "user_id", "ts_ms", "action", "category", "amount_cents",
-    "gap_ms", "is_rapid", "is_steady", "session_no", "burst_len",
+    "event_id", "user_id", "ts_ms", "action", "category", "amount_cents", "utc_offset_min",
+    "gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms", "open_stake",
+    "stake_raised", "last_bet_ms", "bet_gap_ms", "bet_rhythm",
 )  # fmt: skip
 _TAIL_SQL = _per_batch_user(
     ", ".join(f"e.{c}" for c in TAIL_COLUMNS), "events", "e.user_id = b.user_id AND e.ts_ms >= b.t0"
 )
+# The last event before t0: the state the tail continues from.
 _ANCHOR_SQL = (
-    "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len FROM batch_starts b JOIN events e"
+    "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len, e.session_ms, e.awake_ms, e.open_stake,"
+    " e.last_bet_ms, e.bet_gap_ms FROM batch_starts b JOIN events e"
     " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
@@ -223,11 +243,14 @@ _LOOKBACK_SQL = _per_batch_user(
 )
 
 
-def stage_users(conn: Connection, starts: Iterable[tuple[str, int]]) -> None:
-    """Make (user_id, t0) of each user of the batch the users every read_* below answers for."""
+def stage_users(conn: Connection, starts: Iterable[tuple[str, int, int]]) -> None:
+    """Make (user_id, t0, from_ms) of each user of the batch the users every read_* below answers for.
+
+    t0: the user's earliest new event; from_ms: the first risk bucket the batch reads.
+    """
     conn.execute(_STARTS_DDL[conn.dialect.name])
     conn.execute(_STARTS_CLEAR)
-    execute_many(conn, "INSERT INTO batch_starts (user_id, t0) VALUES ({p}, {p})", list(starts))
+    execute_many(conn, "INSERT INTO batch_starts (user_id, t0, from_ms) VALUES ({p}, {p}, {p})", list(starts))
 
 
 def read_tails(conn: Connection) -> list[tuple[Any, ...]]:
@@ -236,7 +259,11 @@ def read_tails(conn: Connection) -> list[tuple[Any, ...]]:
 
 
 def read_anchors(conn: Connection) -> list[tuple[Any, ...]]:
-    """(user_id, ts_ms, gap_ms, session_no, burst_len) of each staged user's last event before t0."""
+    """Each staged user's last event before t0.
+
+    Rows of (user_id, ts_ms, gap_ms, session_no, burst_len, session_ms, awake_ms, open_stake,
+    last_bet_ms, bet_gap_ms): Anchor's fields in order.
+    """
     return fetch_many(conn, _ANCHOR_SQL)
 
 
@@ -255,6 +282,73 @@ def _stored_risk_sql(dialect: str, columns: tuple[str, ...]) -> str:
 def read_user_risk(conn: Connection, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """(user_id, *columns) of each staged user's stored user_risk row."""
     return fetch_many(conn, _stored_risk_sql(conn.dialect.name, columns))
+
+
+# --- risk buckets ---------------------------------------------------------------------------------
+
+
+@cache
+def _bucket_sql(dialect: str, fields: tuple[str, ...]) -> str:
+    return _per_batch_user(
+        ", ".join(f"e.{name}" for name in ("user_id", "bucket_ms", *fields, "window_score", "window_kind")),
+        "risk_buckets",
+        "e.user_id = b.user_id AND e.bucket_ms >= b.from_ms",
+    )[dialect]
+
+
+def read_buckets(conn: Connection, fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """(user_id, bucket_ms, *fields, window_score, window_kind) of each staged user's buckets from from_ms."""
+    return fetch_many(conn, _bucket_sql(conn.dialect.name, fields))
+
+
+@cache
+def _upsert_bucket_sql(fields: tuple[str, ...]) -> str:
+    names = ("user_id", "bucket_ms", *fields, "window_score", "window_kind")
+    assert set(names) == {c.name for c in RiskBucket.__table__.columns}, "risk_buckets changed"
+    return (
+        f"INSERT INTO risk_buckets ({', '.join(names)}) VALUES ({marks(len(names))})"  # noqa: S608
+        " ON CONFLICT (user_id, bucket_ms) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in names[2:])
+    )
+
+
+def upsert_buckets(conn: Connection, fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert or replace bucket rows of (user_id, bucket_ms, *fields, window_score, window_kind)."""
+    # Key order: concurrent PostgreSQL batches lock bucket rows in one order.
+    execute_many(conn, _upsert_bucket_sql(fields), sorted(rows, key=lambda r: (r[0], r[1])))
+
+
+def replace_buckets(
+    conn: Connection, fields: tuple[str, ...], user_ids: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Replace every bucket of these users with these rows (a rebuild from their events)."""
+    for start in range(0, len(user_ids), CHUNK):
+        conn.execute(delete(RiskBucket).where(RiskBucket.user_id.in_(user_ids[start : start + CHUNK])))
+    upsert_buckets(conn, fields, rows)
+
+
+def read_user_events(
+    conn: Connection, user_ids: list[str], columns: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """These columns of every stored event of these users."""
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(user_ids), CHUNK):
+        chunk = user_ids[start : start + CHUNK]
+        query = f"SELECT {', '.join(columns)} FROM events WHERE user_id IN ({marks(len(chunk))})"  # noqa: S608
+        found += fetch_many(conn, query, chunk)
+    return found
+
+
+_BEST_WINDOW_BEFORE = (
+    "SELECT window_score, window_kind, bucket_ms FROM risk_buckets WHERE user_id = {p} AND bucket_ms < {p}"
+    " ORDER BY window_score DESC, bucket_ms ASC LIMIT 1"
+)
+
+
+def best_window_before(conn: Connection, user_id: str, before_ms: int) -> tuple[int, str, int] | None:
+    """(score, kind, bucket_ms) of the best window ending before before_ms; the earliest on ties."""
+    rows = fetch_many(conn, _BEST_WINDOW_BEFORE, [user_id, before_ms])
+    return (int(rows[0][0]), str(rows[0][1]), int(rows[0][2])) if rows else None
 
 
 # --- user risk and alerts --------------------------------------------------------------------

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from store.models import UserRisk
+from config.settings import Settings
+from store.models import RiskBucket, UserRisk
+from workers.risk import RiskRules, assess, fold_buckets
+from workers.sequence import BUCKET_FIELDS
 
 AT_RISK_PERSONAS = frozenset({"impulsive", "bot"})
 EXPECTED_KIND = {"bot": "automation", "impulsive": "loss_of_control"}
@@ -39,8 +43,8 @@ class Evaluation:
     score_quantiles: pd.DataFrame  # persona x (users, mean, min, p25, ..., max)
     score_buckets: pd.DataFrame  # persona x score bucket ("0-9" ... "90-100"), user counts
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every figure, as plain JSON-ready values."""
+    def headline(self) -> dict[str, Any]:
+        """The headline scores."""
         return {
             "users": self.users,
             "precision": self.precision,
@@ -48,6 +52,12 @@ class Evaluation:
             "f1": self.f1,
             "false_positive_rate": self.false_positive_rate,
             "kind_accuracy": self.kind_accuracy,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure, as plain JSON-ready values."""
+        return {
+            **self.headline(),
             "confusion": {
                 str(p): {str(k): int(v) for k, v in row.items()} for p, row in self.confusion.iterrows()
             },
@@ -69,14 +79,59 @@ def load_labels(path: Path) -> pd.DataFrame:
     return labels.drop_duplicates("user_id", keep="last").reset_index(drop=True)
 
 
-def load_predictions(engine: Engine) -> pd.DataFrame:
-    """Band, kind, score and the names of the fired markers of every stored user."""
-    columns = (UserRisk.user_id, UserRisk.band, UserRisk.risk_kind, UserRisk.score, UserRisk.markers)
+class JudgedAt(StrEnum):
+    """Which of a user's scores the labels are judged against."""
+
+    # The lifetime peak: a label is about the user, and an alert at any time is a detection
+    # (or a false alarm); the default.
+    PEAK = "peak"
+    # The window ending at the user's latest event: where the decaying score stands now.
+    CURRENT = "current"
+
+
+def load_predictions(engine: Engine, settings: Settings, *, at: JudgedAt = JudgedAt.PEAK) -> pd.DataFrame:
+    """Band, kind, score and the names of the fired markers of every stored user, at their peak or now."""
+    if at is JudgedAt.CURRENT:
+        judged = (UserRisk.band, UserRisk.risk_kind, UserRisk.score)
+    else:
+        judged = (UserRisk.peak_band, UserRisk.peak_kind, UserRisk.peak_score)
     with engine.connect() as conn:
-        rows = conn.execute(select(*columns)).all()
+        rows = conn.execute(select(UserRisk.user_id, *judged, UserRisk.markers)).all()
     frame = pd.DataFrame(rows, columns=["user_id", "band", "risk_kind", "score", "markers"])
     frame["markers"] = [[str(m["name"]) for m in markers or []] for markers in frame["markers"]]
+    if at is JudgedAt.PEAK:
+        rules, bucket_ms = RiskRules.from_settings(settings), round(settings.risk_bucket_s * 1000)
+        earlier = peak_markers(engine, rules, bucket_ms)
+        pairs = zip(frame["user_id"], frame["markers"], strict=True)
+        frame["markers"] = [earlier.get(user_id, markers) for user_id, markers in pairs]
     return frame
+
+
+def peak_markers(engine: Engine, rules: RiskRules, bucket_ms: int) -> dict[str, list[str]]:
+    """The markers of each user whose peak is an earlier window than the current one, rescored.
+
+    Only the current window's markers are stored; an earlier window is refolded from its
+    buckets and assessed with the same rules, so its score is the stored peak.
+    """
+    span = (rules.window_buckets - 1) * bucket_ms
+    latest = UserRisk.last_seen_ms - UserRisk.last_seen_ms % bucket_ms
+    query = (
+        select(RiskBucket.user_id, UserRisk.peak_score, *(getattr(RiskBucket, f) for f in BUCKET_FIELDS))
+        .join(UserRisk, UserRisk.user_id == RiskBucket.user_id)
+        .where(
+            UserRisk.peak_ms != latest,
+            RiskBucket.bucket_ms <= UserRisk.peak_ms,
+            RiskBucket.bucket_ms >= UserRisk.peak_ms - span,
+        )
+        .order_by(RiskBucket.user_id, RiskBucket.bucket_ms)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    markers: dict[str, list[str]] = {}
+    for user_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+        window = [tuple(row[2:]) for row in group]
+        markers[user_id] = [m.name for m in assess(fold_buckets(window), rules).markers]
+    return markers
 
 
 def evaluate(labels: pd.DataFrame, predictions: pd.DataFrame) -> Evaluation:

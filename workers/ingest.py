@@ -7,6 +7,7 @@ commit together; a batch id already in the ledger is a no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -20,16 +21,27 @@ from store.models import ActivityHours, ActivityMix, ActivityRollup
 from workers.preparation import NewEvents, PreparedBatch, prepare_batch, rollup_counts
 from workers.risk import (
     RISK_COLUMNS,
-    Assessment,
     Band,
+    Peak,
+    RiskKind,
     RiskRules,
     UserAggregates,
-    assess,
     merge_aggregates,
     risk_values,
 )
-from workers.sequence import PURCHASE, Anchor, SeqRow, SequenceRules, UserDelta, recompute_tail, window_peaks
+from workers.sequence import (
+    BUCKET_FIELDS,
+    PURCHASE,
+    Anchor,
+    SeqRow,
+    SequenceRules,
+    UserDelta,
+    add_purchase_peaks,
+    purchase_windows,
+    recompute_tail,
+)
 from workers.validation import Limits, ParsedBatch, parse_batch, reject_batch
+from workers.windows import Rescored, StoredBucket, StoredUser, rescore_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,16 +215,22 @@ class _UserWork:
     rows: list[SeqRow]
     anchor: Anchor | None = None
     purchases: list[tuple[int, int]] = field(default_factory=list)
+    buckets: dict[int, StoredBucket] = field(default_factory=dict)
 
 
 def _load_user_work(
-    conn: Connection, new: NewEvents, window_ms: int
+    conn: Connection, new: NewEvents, rules: IngestRules
 ) -> tuple[dict[str, _UserWork], dict[str, tuple[str, str, int]]]:
-    """Per user: new rows plus the stored tail, the anchor and the look-back purchases."""
+    """Per user: new rows plus the stored tail, the anchor, the look-back purchases and the buckets."""
+    seq = rules.sequence
+    span_ms = (rules.risk.window_buckets - 1) * seq.bucket_ms
     # A fresh list per user: a PostgreSQL pass that is rolled back must not leave tail rows behind.
     work = {user_id: _UserWork(list(user.rows)) for user_id, user in new.users.items()}
     old_keys: dict[str, tuple[str, str, int]] = {}  # tail event_id -> (action, category, was rapid)
-    writer.stage_users(conn, [(user_id, user.t0) for user_id, user in new.users.items()])
+    writer.stage_users(
+        conn,
+        [(user_id, user.t0, seq.bucket_of(user.t0) - span_ms) for user_id, user in new.users.items()],
+    )
     for (
         event_id,
         user_id,
@@ -220,11 +238,19 @@ def _load_user_work(
         action,
         category,
         amount_cents,
+        offset_min,
         gap_ms,
         rapid,
         steady,
         session_no,
         burst,
+        session_ms,
+        awake_ms,
+        open_stake,
+        stake_raised,
+        last_bet_ms,
+        bet_gap_ms,
+        bet_rhythm,
     ) in writer.read_tails(conn):
         work[user_id].rows.append(
             SeqRow(
@@ -239,31 +265,39 @@ def _load_user_work(
                 is_steady=bool(steady),
                 session_no=session_no,
                 burst_len=burst,
+                offset_min=offset_min,
+                session_ms=session_ms,
+                awake_ms=awake_ms,
+                open_stake=open_stake,
+                stake_raised=stake_raised,
+                last_bet_ms=last_bet_ms,
+                bet_gap_ms=bet_gap_ms,
+                bet_rhythm=bet_rhythm,
             )
         )
         old_keys[event_id] = (action, category or "", int(bool(rapid)))
     for user_id, *anchor in writer.read_anchors(conn):
         work[user_id].anchor = Anchor(*anchor)
-    for user_id, ts_ms, amount_cents in writer.read_lookback_purchases(conn, window_ms):
+    for user_id, ts_ms, amount_cents in writer.read_lookback_purchases(conn, seq.window_ms):
         work[user_id].purchases.append((ts_ms, amount_cents or 0))
+    for user_id, bucket_ms, *figures, score, kind in writer.read_buckets(conn, BUCKET_FIELDS):
+        work[user_id].buckets[bucket_ms] = StoredBucket(tuple(figures), score, kind)
     return work, old_keys
 
 
 def _apply_new_events(
     conn: Connection, new: NewEvents, *, rules: IngestRules, batch_id: str, at_ms: int
 ) -> int:
-    """Insert new events, correct their users' tails, aggregates, rollups; return alerts written."""
+    """Insert new events, correct their users' tails, buckets, risk and rollups; return alerts written."""
     seq = rules.sequence
-    work, old_keys = _load_user_work(conn, new, seq.window_ms)
+    work, old_keys = _load_user_work(conn, new, rules)
     deltas: dict[str, UserDelta] = {}
     changed: list[SeqRow] = []
     for user_id, w in work.items():
         user = new.users[user_id]
         touched, delta = recompute_tail(w.rows, w.anchor, seq, new_totals=user.totals)
         tail_purchases = [(r.ts_ms, r.amount_cents or 0) for r in w.rows if r.action == PURCHASE]
-        delta.max_purchases_window, delta.max_spend_window_cents = window_peaks(
-            w.purchases + tail_purchases, user.t0, seq
-        )
+        add_purchase_peaks(delta, purchase_windows(w.purchases + tail_purchases, user.t0, seq), seq)
         deltas[user_id] = delta
         changed += [row for row in touched if not row.is_new]
     _insert_events(conn, new, batch_id=batch_id, at_ms=at_ms)
@@ -271,11 +305,26 @@ def _apply_new_events(
         writer.update_event_flags(
             conn,
             [
-                (r.gap_ms, _seconds(r.gap_ms), r.is_rapid, r.is_steady, r.session_no, r.burst_len, r.event_id)
+                (
+                    r.gap_ms,
+                    _seconds(r.gap_ms),
+                    r.is_rapid,
+                    r.is_steady,
+                    r.session_no,
+                    r.burst_len,
+                    r.session_ms,
+                    r.awake_ms,
+                    r.open_stake,
+                    r.stake_raised,
+                    r.last_bet_ms,
+                    r.bet_gap_ms,
+                    r.bet_rhythm,
+                    r.event_id,
+                )
                 for r in changed
             ],
         )
-    alerts = _update_user_risk(conn, deltas, rules=rules.risk, batch_id=batch_id, at_ms=at_ms)
+    alerts = _update_user_risk(conn, deltas, work, rules=rules, batch_id=batch_id, at_ms=at_ms)
     # Last: a few rollup rows are shared by every batch; on PostgreSQL their row locks last until commit.
     counts = rollup_counts(new, changed, old_keys)
     writer.add_counts(conn, ActivityRollup, ("minute_ms", "action", "category"), counts.minutes)
@@ -300,52 +349,121 @@ def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: in
             d.is_steady,
             d.session_no,
             d.burst_len,
+            d.session_ms,
+            d.awake_ms,
+            d.open_stake,
+            d.stake_raised,
+            d.last_bet_ms,
+            d.bet_gap_ms,
+            d.bet_rhythm,
         )
         for columns, d in zip(new.columns, new.rows, strict=True)
     ]
     writer.insert_events(conn, rows)
 
 
-# The stored columns a user's rescore reads (band first), and the order _risk_row writes a row in.
-_STORED_RISK = ("band", *UserAggregates._fields)
-_RISK_ROW = ("user_id", *RISK_COLUMNS, "markers", "updated_ms")
+# What a user's rescore reads of their stored row, and the order _risk_row writes a row in.
+_STORED_RISK = (
+    "band",
+    "score",
+    "risk_kind",
+    "closed_peak_score",
+    "closed_peak_kind",
+    "closed_peak_ms",
+    *UserAggregates._fields,
+)
+_RISK_ROW = (
+    "user_id",
+    *RISK_COLUMNS,
+    "closed_peak_score",
+    "closed_peak_kind",
+    "closed_peak_ms",
+    "markers",
+    "updated_ms",
+)
 
 
 def _update_user_risk(
-    conn: Connection, deltas: dict[str, UserDelta], *, rules: RiskRules, batch_id: str, at_ms: int
+    conn: Connection,
+    deltas: dict[str, UserDelta],
+    work: dict[str, _UserWork],
+    *,
+    rules: IngestRules,
+    batch_id: str,
+    at_ms: int,
 ) -> int:
-    """Fold each user's delta into their aggregates, rescore, and record band crossings."""
-    # user_id -> (band, aggregates in field order)
-    stored = {row[0]: (row[1], row[2:]) for row in writer.read_user_risk(conn, _STORED_RISK)}
+    """Fold each user's delta into their buckets and lifetime figures, rescore, record band crossings."""
+    seq, risk = rules.sequence, rules.risk
+    stored = {row[0]: row[1:] for row in writer.read_user_risk(conn, _STORED_RISK)}
     upserts: list[tuple[Any, ...]] = []
+    buckets: list[tuple[Any, ...]] = []
     alerts: list[dict[str, Any]] = []
     # User order: concurrent PostgreSQL batches lock user_risk rows in one order.
     for user_id in sorted(deltas):
-        old_band, old_aggregates = stored.get(user_id, (None, None))
-        aggregates = merge_aggregates(old_aggregates, deltas[user_id])
-        result = assess(aggregates, rules)
+        delta = deltas[user_id]
+        row = stored.get(user_id)
+        old_band = row[0] if row is not None else None
+        aggregates = merge_aggregates(row[6:] if row is not None else None, delta)
+        before = None
+        if row is not None:
+            closed = None if row[3] is None else Peak(row[3], risk.band_of(row[3]), RiskKind(row[4]), row[5])
+            before = StoredUser(seq.bucket_of(row[6 + _LAST_SEEN]), row[1], row[2], closed)
+        assert delta.buckets is not None
+        result = rescore_user(
+            work[user_id].buckets,
+            delta.buckets,
+            before,
+            latest_bucket_ms=seq.bucket_of(aggregates.last_seen_ms),
+            bucket_ms=seq.bucket_ms,
+            rules=risk,
+            best_before=partial(_best_before, conn, user_id, risk),
+        )
+        buckets += [(user_id, key, *figures, score, kind) for key, figures, score, kind in result.buckets]
         upserts.append(_risk_row(user_id, aggregates, result, at_ms))
-        if result.band is Band.HIGH and old_band != Band.HIGH:
+        current = result.current
+        if current.band is Band.HIGH and old_band != Band.HIGH:
             alerts.append(
                 {
                     "user_id": user_id,
                     "created_ms": at_ms,
-                    "score": result.score,
-                    "band": result.band.value,
-                    "risk_kind": result.kind.value,
-                    "reasons": result.markers_json(),
+                    "score": current.score,
+                    "band": current.band.value,
+                    "risk_kind": current.kind.value,
+                    "reasons": current.markers_json(),
                     "batch_id": batch_id,
                 }
             )
     if alerts:  # allow-listed users are scored as usual but raise no alert until the entry expires
         allowed = reviews.allow_listed_users(conn, (a["user_id"] for a in alerts), at_ms=at_ms)
         alerts = [a for a in alerts if a["user_id"] not in allowed]
+    writer.upsert_buckets(conn, BUCKET_FIELDS, buckets)
     writer.upsert_user_risk(conn, _RISK_ROW, upserts)
     writer.insert_alerts(conn, alerts)
     return len(alerts)
 
 
-def _risk_row(user_id: str, agg: UserAggregates, result: Assessment, at_ms: int) -> tuple[Any, ...]:
+_LAST_SEEN = UserAggregates._fields.index("last_seen_ms")
+
+
+def _best_before(conn: Connection, user_id: str, rules: RiskRules, before_ms: int) -> Peak | None:
+    found = writer.best_window_before(conn, user_id, before_ms)
+    if found is None:
+        return None
+    score, kind, bucket_ms = found
+    return Peak(score, rules.band_of(score), RiskKind(kind), bucket_ms)
+
+
+def _risk_row(user_id: str, agg: UserAggregates, result: Rescored, at_ms: int) -> tuple[Any, ...]:
     """One user_risk row in _RISK_ROW order; markers as JSON text for the driver."""
-    markers = orjson.dumps(result.markers_json()).decode() if result.markers else "[]"
-    return (user_id, *risk_values(agg, result), markers, at_ms)
+    current = result.current
+    markers = orjson.dumps(current.markers_json()).decode() if current.markers else "[]"
+    closed = result.closed
+    return (
+        user_id,
+        *risk_values(agg, current, result.peak),
+        None if closed is None else closed.score,
+        None if closed is None else closed.kind.value,
+        None if closed is None else closed.bucket_ms,
+        markers,
+        at_ms,
+    )

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.wire import CleanEvent
-from workers.sequence import SeqRow, SequenceRules, UserDelta, new_event_totals
+from workers.sequence import SeqRow, SequenceRules, UserDelta, is_automation_agent, new_event_totals
 from workers.validation import ParsedBatch
 
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 
 MinuteKey = tuple[int, str, str]  # (minute start ms, action, category or "")
-HourKey = tuple[int, int]  # (weekday, hour), UTC
+HourKey = tuple[int, int]  # (weekday, hour) of the event's local time
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class NewEvents:
                 users[user_id] = UserEvents(rows, min(r.ts_ms for r in rows), new_event_totals(rows, rules))
         minutes, hours = self.minutes.copy(), self.hours.copy()
         minutes.subtract(minute_key(e.ts_ms, e.action, e.category) for e in gone)
-        hours.subtract(hour_key(e.ts_ms) for e in gone)
+        hours.subtract(hour_key(e.ts_ms, e.utc_offset_min) for e in gone)
         return NewEvents(
             [self.events[i] for i in kept],
             [self.columns[i] for i in kept],
@@ -101,6 +101,7 @@ def collect_new_events(events: list[CleanEvent], rules: SequenceRules) -> NewEve
     users: dict[str, list[SeqRow]] = defaultdict(list)
     minutes: Counter[MinuteKey] = Counter()
     hours: Counter[HourKey] = Counter()
+    agents: dict[str | None, bool] = {}  # user agents repeat: one pattern match each per batch
     for e in events:
         ts_ms = e.ts_ms
         columns.append(
@@ -116,13 +117,19 @@ def collect_new_events(events: list[CleanEvent], rules: SequenceRules) -> NewEve
                 e.user_agent,
                 e.content_hash,
                 e.line_no,
+                e.utc_offset_min,
             )
         )
-        row = SeqRow(e.event_id, e.user_id, ts_ms, e.action, e.amount_cents, is_new=True)
+        agent = e.user_agent
+        is_agent = agents.get(agent)
+        if is_agent is None:
+            is_agent = agents[agent] = is_automation_agent(agent)
+        # Positional: keyword arguments cost more, once per event; derived fields keep their defaults.
+        row = SeqRow(e.event_id, e.user_id, ts_ms, e.action, e.amount_cents, True, e.utc_offset_min, is_agent)
         rows.append(row)
         users[e.user_id].append(row)
         minutes[minute_key(ts_ms, e.action, e.category)] += 1
-        hours[hour_key(ts_ms)] += 1
+        hours[hour_key(ts_ms, e.utc_offset_min)] += 1
     by_user = {
         user_id: UserEvents(user_rows, min(r.ts_ms for r in user_rows), new_event_totals(user_rows, rules))
         for user_id, user_rows in users.items()
@@ -135,9 +142,9 @@ def minute_key(ts_ms: int, action: str, category: str | None) -> MinuteKey:
     return (ts_ms - ts_ms % _MINUTE_MS, action, category or "")
 
 
-def hour_key(ts_ms: int) -> HourKey:
-    """The activity_hours key of an event: UTC weekday (0 = Monday) and hour."""
-    hour = ts_ms // _HOUR_MS
+def hour_key(ts_ms: int, offset_min: int = 0) -> HourKey:
+    """The activity_hours key of an event: weekday (0 = Monday) and hour of its own local time."""
+    hour = (ts_ms + offset_min * 60_000) // _HOUR_MS
     return ((hour // 24 + 3) % 7, hour % 24)  # 1970-01-01 was a Thursday (weekday 3)
 
 

@@ -205,7 +205,7 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
         raise LineRejected(
             Reason.UNKNOWN_ACTION, f"action {raw.action[:40]!r} is not one of {sorted(_ACTIONS)}"
         )
-    ts_ms = _parse_timestamp(raw.timestamp, limits)
+    ts_ms, offset_min = _parse_timestamp(raw.timestamp, limits)
     amount_cents = _amount_cents(raw.amount, limits)
     if action == Action.PURCHASE and amount_cents is None and not limits.unpriced_purchases:
         raise LineRejected(Reason.PURCHASE_WITHOUT_AMOUNT, "a purchase needs an amount")
@@ -223,7 +223,8 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
         user_agent,
     )
     content_hash = hashlib.blake2b(orjson.dumps(fields), digest_size=16).hexdigest()
-    return CleanEvent(*fields, content_hash, line_no)  # fields are CleanEvent's first nine, in order
+    # The offset stays out of the hash: the same instant written in another zone is the same event.
+    return CleanEvent(*fields, content_hash, line_no, offset_min)  # fields: CleanEvent's first nine
 
 
 def _all_clean(joined: str) -> bool:
@@ -269,12 +270,14 @@ def _optional_text(value: str | None) -> str | None:
     return normalise_text(value) or None
 
 
-def _parse_timestamp(text: str, limits: Limits) -> int:
+def _parse_timestamp(text: str, limits: Limits) -> tuple[int, int]:
+    """Epoch ms and the UTC offset in minutes that the text carried."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise LineRejected(Reason.BAD_TIMESTAMP, f"{text[:60]!r}: {exc}") from exc
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise LineRejected(Reason.BAD_TIMESTAMP, f"{text[:60]!r} has no UTC offset")
     try:
         ts_ms = utc_ms(moment)
@@ -284,7 +287,7 @@ def _parse_timestamp(text: str, limits: Limits) -> int:
         raise LineRejected(Reason.TIMESTAMP_TOO_OLD, f"{text[:60]!r} is before the accepted past window")
     if ts_ms > limits.max_ts_ms:
         raise LineRejected(Reason.TIMESTAMP_IN_FUTURE, f"{text[:60]!r} is beyond the accepted future skew")
-    return ts_ms
+    return ts_ms, int(offset.total_seconds()) // 60
 
 
 def _amount_cents(amount: float | int | None, limits: Limits) -> int | None:

@@ -15,7 +15,7 @@ from contract.wire import RawBatch
 from producer.generator import generate_batches, plan_run
 from producer.labels import LabelWriter
 from store.db import create_writer_engine, init_schema
-from workers.evaluation import evaluate, load_labels, load_predictions
+from workers.evaluation import JudgedAt, evaluate, load_labels, load_predictions
 from workers.ingest import ingest_batch
 
 ECOMRISK = str(Path(sys.executable).with_name("ecomrisk"))
@@ -47,5 +47,10 @@ def test_evaluate_prints_every_sub_type_and_writes_the_same_figures_as_json(tmp_
         assert name in result.stdout
     figures = json.loads(out.read_text(encoding="utf-8"))
     assert {row["sub_type"]: row["users"] for row in figures["by_sub_type"]} == dict(per_sub_type)
-    expected = evaluate(load_labels(settings.labels_path), load_predictions(engine)).to_dict()
+    truth = load_labels(settings.labels_path)
+    expected = {
+        "judged_at": "peak",
+        **evaluate(truth, load_predictions(engine, settings)).to_dict(),
+        "current": evaluate(truth, load_predictions(engine, settings, at=JudgedAt.CURRENT)).headline(),
+    }
     assert figures == json.loads(json.dumps(expected))

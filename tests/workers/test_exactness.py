@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from random import Random
 
@@ -26,13 +26,48 @@ from tests.support import BACKENDS, PostgresServer
 from workers.ingest import ingest_batch
 from workers.reference import find_mismatches, load_events
 
-BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-# Steps on a 250 ms grid make exact 2 s and 30 min gaps likely.
+BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(days=8)
+# Steps on a 250 ms grid make exact 0.5 s, 2 s and 30 min gaps likely; whole hours hit the edges of
+# buckets, windows and rests.
 offsets = st.one_of(
     st.integers(0, 40).map(lambda k: k * 250),
     st.integers(0, 16).map(lambda k: k * 450_000),
     st.integers(0, 4 * 3_600_000),
 )
+# The zones a timestamp is written in: the same instant, another local time.
+ZONES = [
+    UTC,
+    timezone(timedelta(hours=2)),
+    timezone(timedelta(hours=-5)),
+    timezone(timedelta(hours=8)),
+]
+AGENTS = [
+    None,
+    "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+    "python-requests/2.31",
+    "HeadlessChrome/120.0",
+]
+# Small buckets and windows, short rests and low thresholds: windows slide, close and peak, and
+# most markers fire at the sizes hypothesis draws.
+PROPERTY_RULES = {
+    "risk_bucket_s": 3600.0,
+    "risk_window_s": 3 * 3600.0,
+    "rest_gap_s": 2 * 3600.0,
+    "marker_burst_threshold": 2,
+    "marker_purchase_velocity_threshold": 2,
+    "marker_night_sessions_threshold": 1,
+    "marker_long_session_threshold": 0.25,
+    "marker_rapid_share_threshold": 0.05,
+    "marker_unsociable_hours_threshold": 0.05,
+    "marker_stake_chasing_threshold": 0.05,
+    "marker_machine_speed_threshold": 0.05,
+    "marker_automation_agent_threshold": 0.05,
+    "marker_login_flood_threshold": 0.05,
+    "marker_regular_bets_threshold": 0.05,
+    "chase_stake_multiple": 1.5,
+    "band_elevated": 20,
+    "band_high": 45,
+}
 
 
 @st.composite
@@ -40,16 +75,18 @@ def event_lines(draw: st.DrawFn) -> list[str]:
     n = draw(st.integers(1, 60))
     lines = []
     for i in range(n):
-        action = draw(st.sampled_from(["view", "search", "purchase", "add_to_cart"]))
-        moment = BASE + timedelta(milliseconds=draw(offsets) + draw(st.integers(0, 3)) * 3_600_000)
+        action = draw(st.sampled_from(["view", "search", "purchase", "add_to_cart", "login"]))
+        hours = draw(st.integers(0, 3)) + 24 * draw(st.integers(0, 3))
+        moment = BASE + timedelta(milliseconds=draw(offsets) + hours * 3_600_000)
         doc = {
             # Mixed case and punctuation: ties in time are broken by code point on every backend.
             "event_id": draw(st.sampled_from(["e", "E", "é", "e-", "e_"])) + f"{i:03d}",
             "user_id": draw(st.sampled_from(["u1", "u2", "u3"])),
             "action": action,
-            "timestamp": moment.isoformat(timespec="milliseconds"),
+            "timestamp": moment.astimezone(draw(st.sampled_from(ZONES))).isoformat(timespec="milliseconds"),
             "amount": draw(st.integers(1, 40_000)) / 100 if action == "purchase" else None,
             "category": draw(st.sampled_from(["books", None])),
+            "user_agent": draw(st.sampled_from(AGENTS)),
         }
         lines.append(orjson.dumps(doc).decode())
     return lines
@@ -93,7 +130,7 @@ def _opened(workdir: Path, url: str) -> Iterator[tuple[Settings, Engine]]:
     engine = create_writer_engine(url)
     init_schema(engine)
     try:
-        yield Settings(data_dir=workdir, database_url=url), engine
+        yield Settings(data_dir=workdir, database_url=url, **PROPERTY_RULES), engine
     finally:
         engine.dispose()
 
@@ -153,7 +190,8 @@ def test_stored_state_equals_offline_recompute(stores: Stores) -> None:
         expected_mix = events.groupby(["action", "category"])["is_rapid"].agg(["size", "sum"])
         assert mix == {k: (int(n), int(r)) for k, (n, r) in expected_mix.iterrows()}
         moment = pd.to_datetime(events["ts_ms"], unit="ms")
-        expected_hours = events.groupby([moment.dt.dayofweek, moment.dt.hour]).size()
+        local = moment + pd.to_timedelta(events["utc_offset_min"], unit="min")  # the events' own local time
+        expected_hours = events.groupby([local.dt.dayofweek, local.dt.hour]).size()
         assert hours == {(int(d), int(h)): int(n) for (d, h), n in expected_hours.items()}
 
     check()

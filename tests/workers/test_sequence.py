@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings
-from workers.sequence import Anchor, SeqRow, SequenceRules, recompute_tail, window_peaks
+from workers.sequence import (
+    BUCKET_FIELDS,
+    Anchor,
+    SeqRow,
+    SequenceRules,
+    add_purchase_peaks,
+    is_automation_agent,
+    purchase_windows,
+    recompute_tail,
+    window_peaks,
+)
 
 RULES = SequenceRules.from_settings(Settings())
 HOUR = 3_600_000
@@ -117,3 +127,140 @@ def test_steady_continues_from_the_anchor_gap() -> None:
         rows(20_000), Anchor(ts_ms=10_000, gap_ms=10_000, session_no=1, burst_len=0), RULES
     )
     assert touched[0].is_steady
+
+
+@pytest.mark.parametrize(
+    ("offset_min", "night"),
+    # 05:30 UTC is night in UTC (05:30) and UTC-5 (00:30), evening in UTC-7 (22:30), day in UTC+8 (13:30).
+    [(0, True), (-300, True), (-420, False), (480, False)],
+)
+def test_night_is_the_events_own_local_time(offset_min: int, night: bool) -> None:
+    ts = 1_700_006_400_000 // 86_400_000 * 86_400_000 + 5 * HOUR + 30 * 60_000
+    assert RULES.is_night(ts, offset_min) is night
+
+
+def test_session_length_runs_from_the_first_event_and_restarts_after_a_break() -> None:
+    touched, _ = recompute_tail(rows(0, 60_000, 120_000, 120_000 + 1_800_000), None, RULES)
+    assert [r.session_ms for r in touched] == [0, 60_000, 120_000, 0]
+
+
+@pytest.mark.parametrize(("gap_ms", "rested"), [(RULES.rest_gap_ms - 1, False), (RULES.rest_gap_ms, True)])
+def test_a_rest_is_a_gap_of_at_least_the_rest_gap(gap_ms: int, rested: bool) -> None:
+    touched, _ = recompute_tail(rows(0, 1_000, 1_000 + gap_ms), None, RULES)
+    assert touched[-1].awake_ms == (0 if rested else 1_000 + gap_ms)
+
+
+def bets(*stakes: tuple[int, int | None]) -> list[SeqRow]:
+    return [SeqRow(f"p{i}", "u", ts, "purchase", cents, is_new=True) for i, (ts, cents) in enumerate(stakes)]
+
+
+def test_a_bet_is_raised_at_the_chase_multiple_of_its_sessions_opening_stake() -> None:
+    assert RULES.chase_multiple_pct == 200  # the default: double the opening stake
+    later = 40_000 + 1_800_000  # a new session, with an opening stake of its own
+    touched, delta = recompute_tail(
+        bets(
+            (0, 100),
+            (10_000, 50),
+            (20_000, 200),
+            (25_000, 199),
+            (30_000, None),
+            (40_000, 100),
+            (later, 900),
+            (later + 1, 1_800),
+        ),
+        None,
+        RULES,
+    )
+    assert [r.stake_raised for r in touched] == [None, 0, 1, 0, None, 0, None, 1]
+    assert delta.buckets is not None
+    figures = [0] * len(BUCKET_FIELDS)
+    for bucket in delta.buckets.values():
+        figures = [a + b for a, b in zip(figures, bucket, strict=True)]
+    assert (figures[BUCKET_FIELDS.index("stake_bets")], figures[BUCKET_FIELDS.index("raised_bets")]) == (5, 2)
+
+
+def test_a_multiple_of_one_raises_any_bet_above_the_opening_stake() -> None:
+    rules = SequenceRules.from_settings(Settings(chase_stake_multiple=1.0))
+    touched, _ = recompute_tail(bets((0, 100), (1_000, 100), (2_000, 101)), None, rules)
+    assert [r.stake_raised for r in touched] == [None, 0, 1]
+
+
+def test_the_first_stake_of_a_tail_continues_from_the_anchor() -> None:
+    anchor = Anchor(ts_ms=0, gap_ms=None, session_no=1, burst_len=0, open_stake=500)
+    touched, _ = recompute_tail(bets((10_000, 999), (11_000, 1_000)), anchor, RULES)
+    assert [r.stake_raised for r in touched] == [0, 1]
+
+
+def test_a_betting_clock_is_steady_between_bets_whatever_is_read_in_between() -> None:
+    # A bet every 20 s, each but the first read 300 ms before: event gaps alternate, bet gaps do not.
+    stream = [SeqRow("b0", "u", 0, "purchase", 500, is_new=True)]
+    for i in range(1, 6):
+        stream.append(SeqRow(f"r{i}", "u", i * 20_000 - 300, "view", None, is_new=True))
+        stream.append(SeqRow(f"b{i}", "u", i * 20_000, "purchase", 500, is_new=True))
+    touched, delta = recompute_tail(stream, None, RULES)
+    by_id = {r.event_id: r for r in touched}
+    assert [by_id[f"b{i}"].bet_rhythm for i in range(6)] == [None, 0, 1, 1, 1, 1]
+    assert not any(r.is_steady for r in touched)  # the event rhythm sees nothing regular
+    assert (by_id["r3"].last_bet_ms, by_id["r3"].bet_gap_ms) == (40_000, 20_000)
+    assert delta.buckets is not None
+    figures = [sum(b[i] for b in delta.buckets.values()) for i in range(len(BUCKET_FIELDS))]
+    assert (figures[BUCKET_FIELDS.index("bet_gaps")], figures[BUCKET_FIELDS.index("steady_bets")]) == (5, 4)
+
+
+def test_a_person_betting_at_varying_gaps_is_not_steady() -> None:
+    touched, _ = recompute_tail(bets((0, 500), (20_000, 500), (41_500, 500), (57_000, 500)), None, RULES)
+    assert [r.bet_rhythm for r in touched] == [None, 0, 0, 0]  # 21.5 s after 20 s is 7.5 % off
+
+
+def test_the_bet_rhythm_starts_again_with_each_session_and_continues_from_the_anchor() -> None:
+    anchor = Anchor(
+        ts_ms=40_000, gap_ms=20_000, session_no=1, burst_len=0, last_bet_ms=40_000, bet_gap_ms=20_000
+    )
+    after_break = 60_000 + 1_800_000
+    touched, _ = recompute_tail(
+        bets((60_000, 500), (after_break, 500), (after_break + 20_000, 500)), anchor, RULES
+    )
+    assert [r.bet_rhythm for r in touched] == [1, None, 0]
+
+
+def test_logins_are_counted_per_bucket() -> None:
+    stream = [SeqRow(f"l{i}", "u", i * 1_000, "login", None, is_new=True) for i in range(5)]
+    _, delta = recompute_tail([*stream, *rows(10_000)], None, RULES)
+    assert delta.buckets is not None
+    assert sum(b[BUCKET_FIELDS.index("logins")] for b in delta.buckets.values()) == 5
+
+
+def test_buckets_carry_each_events_figures_and_the_lifetime_delta_sums_them() -> None:
+    late_night = 1_700_006_400_000 // 86_400_000 * 86_400_000 + 2 * HOUR  # 02:00 UTC
+    stream = rows(late_night, late_night + 500, late_night + 900, late_night + 7 * HOUR)
+    touched, delta = recompute_tail(stream, None, RULES)
+    assert delta.buckets is not None
+    first, second = (delta.buckets[RULES.bucket_of(r.ts_ms)] for r in (touched[0], touched[-1]))
+    field = BUCKET_FIELDS.index
+    assert (first[field("events")], first[field("night_events")], first[field("fast_gaps")]) == (3, 3, 1)
+    assert (first[field("rapid_events")], first[field("max_burst")], first[field("sessions")]) == (2, 2, 1)
+    assert (second[field("events")], second[field("night_events")], second[field("sessions")]) == (1, 0, 1)
+    assert (delta.events, delta.rapid_events, delta.sessions, delta.night_events) == (4, 2, 2, 3)
+
+
+def test_purchase_windows_raise_the_peaks_of_the_bucket_they_end_in() -> None:
+    touched, delta = recompute_tail(bets((0, 100), (60_000, 200), (7 * HOUR, 50)), None, RULES)
+    add_purchase_peaks(
+        delta, purchase_windows([(r.ts_ms, r.amount_cents or 0) for r in touched], 0, RULES), RULES
+    )
+    assert delta.buckets is not None
+    field = BUCKET_FIELDS.index
+    early, late = delta.buckets[RULES.bucket_of(0)], delta.buckets[RULES.bucket_of(7 * HOUR)]
+    assert (early[field("max_purchases_window")], early[field("max_spend_window_cents")]) == (2, 300)
+    assert (late[field("max_purchases_window")], late[field("max_spend_window_cents")]) == (1, 50)
+    assert (delta.max_purchases_window, delta.max_spend_window_cents) == (2, 300)
+
+
+def test_automation_agents_are_named_by_their_tool() -> None:
+    assert is_automation_agent("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36")
+    assert is_automation_agent("python-requests/2.31.0")
+    assert is_automation_agent("curl/8.4.0")
+    assert is_automation_agent("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)")
+    assert is_automation_agent("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+    assert not is_automation_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36")
+    assert not is_automation_agent(None)
