@@ -13,14 +13,6 @@ from sqlalchemy import Engine, func, select, tuple_
 
 from store.models import Alert, AlertReview, AlertState, AllowListEntry, Event, UserRisk
 
-# Columns the detection work adds to user_risk (peak_score, peak_band, peak_ms); read when present.
-PEAK_COLUMNS = ("peak_score", "peak_band", "peak_ms")
-
-
-def _peak_columns() -> list[Any]:
-    table = UserRisk.__table__
-    return [table.c[name] for name in PEAK_COLUMNS if name in table.c]
-
 
 def read_user(engine: Engine, *, user_id: str, now_ms: int) -> tuple[Mapping[str, Any], int | None] | None:
     """A user's user_risk row and the end of their live allow-list entry, or None for an unknown user."""
@@ -62,7 +54,10 @@ def list_users(
         UserRisk.markers,
         UserRisk.events,
         UserRisk.last_seen_ms,
-        *_peak_columns(),
+        UserRisk.peak_score,
+        UserRisk.peak_band,
+        UserRisk.peak_kind,
+        UserRisk.peak_ms,
     )
     if band is not None:
         query = query.where(UserRisk.band == band)

@@ -47,15 +47,21 @@ class Marker(BaseModel):
     weight: int
     kind: str
     description: str | None = None
-    evidence: float | None = None
+    evidence: int | None = Field(
+        default=None, description="How many events, gaps or bets the value rests on."
+    )
+    bound: float | None = Field(
+        default=None, description="A share's lower confidence bound, which met the threshold."
+    )
 
 
 class Peak(BaseModel):
-    """The user's lifetime peak score, and when the window of that peak ended."""
+    """The highest score any window of the user's ever had, and the start of that window's last bucket."""
 
     score: int
     band: str
-    at_ms: int | None
+    kind: str
+    at_ms: int
 
 
 class UserSummary(BaseModel):
@@ -68,7 +74,7 @@ class UserSummary(BaseModel):
     top_markers: list[str]
     events: int
     last_seen_ms: int
-    peak: Peak | None = None
+    peak: Peak
 
 
 class UserRisk(BaseModel):
@@ -80,7 +86,8 @@ class UserRisk(BaseModel):
     kind: str
     automation_score: int
     loss_of_control_score: int
-    peak: Peak | None
+    window_events: int = Field(description="Events in the current window, which the score reads.")
+    peak: Peak
     markers: list[Marker]
     first_seen_ms: int
     last_seen_ms: int

@@ -25,7 +25,8 @@ def markers_of(stored: Any) -> list[schemas.Marker]:
                 weight=int(m.get("weight") or 0),
                 kind=str(m.get("kind", "")),
                 description=m.get("description"),
-                evidence=None if m.get("evidence") is None else float(m["evidence"]),
+                evidence=None if m.get("evidence") is None else int(m["evidence"]),
+                bound=None if m.get("bound") is None else float(m["bound"]),
             )
         )
     return markers
@@ -37,12 +38,10 @@ def top_marker_names(stored: Any) -> list[str]:
     return [m.name for m in markers[:TOP_MARKERS]]
 
 
-def peak_of(row: Mapping[Any, Any]) -> schemas.Peak | None:
-    """The lifetime peak, when the store has those columns and a value in them."""
-    if row.get("peak_score") is None:
-        return None
+def peak_of(row: Mapping[Any, Any]) -> schemas.Peak:
+    """The lifetime peak of a user_risk row."""
     return schemas.Peak(
-        score=int(row["peak_score"]), band=str(row.get("peak_band") or ""), at_ms=row.get("peak_ms")
+        score=int(row["peak_score"]), band=row["peak_band"], kind=row["peak_kind"], at_ms=int(row["peak_ms"])
     )
 
 
@@ -55,6 +54,7 @@ def user_risk(row: Mapping[Any, Any], allow_listed_until_ms: int | None) -> sche
         kind=row["risk_kind"],
         automation_score=row["automation_score"],
         loss_of_control_score=row["loss_of_control_score"],
+        window_events=row["window_events"],
         peak=peak_of(row),
         markers=markers_of(row["markers"]),
         first_seen_ms=row["first_seen_ms"],

@@ -15,7 +15,14 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dash_app import figures, ids
-from dash_app.formats import count_text, duration_text, rate_text, share_text, utc_text
+from dash_app.formats import (
+    count_text,
+    duration_text,
+    local_text,
+    rate_text,
+    share_text,
+    utc_text,
+)
 from dash_app.probes import QueueDepth, WorkerStatus
 from dash_app.queries import (
     BANDS,
@@ -351,6 +358,13 @@ def risk_grid(*, page_size: int = 50) -> dag.AgGrid:
             "minWidth": 160,
         },
         {"field": "events", "headerName": "Events", "type": "numericColumn", "width": 100},
+        {
+            "field": "peak",
+            "headerName": "Peak",
+            "type": "numericColumn",
+            "width": 90,
+            "headerTooltip": "The highest score of any window of the user's history; Score: the current one",
+        },
     ]
     return dag.AgGrid(
         id=ids.RISK_GRID,
@@ -525,21 +539,34 @@ def _table(headers: list[str], rows: list[list[str]], *, numeric: set[int] | Non
 
 
 def markers_table(detail: UserDetail) -> CHILD:
-    """Each fired marker: value against threshold, weight and family."""
+    """Each fired marker of the current window: value against threshold, its evidence, weight and family."""
     markers = [m for m in ((detail.risk or {}).get("markers") or []) if isinstance(m, dict)]
     if not markers:
-        return notice("No marker fired for this user.")
+        return notice("No marker fired in the current window.")
     rows = [
         [
             str(m.get("name", "?")),
             f"{m.get('value', 0):g}",
+            "–" if m.get("bound") is None else f"{m['bound']:g}",
             f"{m.get('threshold', 0):g}",
+            "–" if m.get("evidence") is None else count_text(int(m["evidence"])),
             str(m.get("weight", 0)),
             str(m.get("kind", "")),
         ]
         for m in markers
     ]
-    return _table(["Marker", "Value", "Threshold", "Points", "Kind"], rows, numeric={1, 2, 3})
+    return html.Div(
+        [
+            _table(
+                ["Marker", "Value", "Lower bound", "Threshold", "Evidence", "Points", "Kind"],
+                rows,
+                numeric={1, 2, 3, 4, 5},
+            ),
+            notice(
+                "A share fires when its lower confidence bound, over that much evidence, meets the threshold."
+            ),
+        ]
+    )
 
 
 def sessions_table(detail: UserDetail, *, limit: int = 12) -> CHILD:
@@ -551,7 +578,7 @@ def sessions_table(detail: UserDetail, *, limit: int = 12) -> CHILD:
     rows = [
         [
             str(int(s["session_no"])),
-            pd.Timestamp(s["start"]).strftime("%Y-%m-%d %H:%M:%S"),
+            local_text(int(pd.Timestamp(s["start"]).timestamp() * 1000), int(s["offset_min"])),
             duration_text(round(float(s["duration_s"]) * 1000)),
             count_text(int(s["events"])),
             count_text(int(s["rapid"])),
@@ -565,7 +592,7 @@ def sessions_table(detail: UserDetail, *, limit: int = 12) -> CHILD:
     return html.Div(
         [
             _table(
-                ["Session", "Start (UTC)", "Duration", "Events", "Rapid", "Purchases"],
+                ["Session", "Start (local time)", "Duration", "Events", "Rapid", "Purchases"],
                 rows,
                 numeric={3, 4, 5},
             ),
@@ -585,10 +612,21 @@ def drill_summary(detail: UserDetail) -> list[CHILD]:
     if risk is None:
         return [html.Span("no risk row yet", className="badge"), html.Span(shown, className="meta-item")]
     band = str(risk.get("band", ""))
+    peak_band = str(risk.get("peak_band", ""))
     return [
-        html.Span(f"{band} · {risk.get('score', 0)}", className=f"badge badge-{band}"),
+        html.Span(f"now {band} · {risk.get('score', 0)}", className=f"badge badge-{band}"),
         html.Span(f"kind {risk.get('risk_kind', '')}", className="meta-item"),
-        html.Span(f"{count_text(int(risk.get('events') or 0))} events", className="meta-item"),
+        html.Span(
+            f"peak {peak_band} · {risk.get('peak_score', 0)} ({risk.get('peak_kind', '')}),"
+            f" window ending {utc_text(risk.get('peak_ms'))} UTC",
+            className=f"badge badge-{peak_band}",
+            title="The highest score of any window of this user's history",
+        ),
+        html.Span(
+            f"{count_text(int(risk.get('window_events') or 0))} events in the current window",
+            className="meta-item",
+        ),
+        html.Span(f"{count_text(int(risk.get('events') or 0))} events in all", className="meta-item"),
         html.Span(f"{count_text(int(risk.get('sessions') or 0))} sessions", className="meta-item"),
         html.Span(f"last seen {utc_text(risk.get('last_seen_ms'))} UTC", className="meta-item"),
         html.Span(shown, className="meta-item"),

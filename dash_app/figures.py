@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dash_app.formats import offset_text
 from dash_app.queries import (
     ActivityHeatmap,
     ActivityMix,
@@ -165,7 +166,7 @@ def category_figure(mix: ActivityMix) -> go.Figure:
 
 
 def heatmap_figure(heatmap: ActivityHeatmap) -> go.Figure:
-    """Events by UTC weekday and hour of day."""
+    """Events by weekday and hour of day, each in its own local time."""
     if heatmap.problem:
         return empty_figure(heatmap.problem)
     if heatmap.total == 0:
@@ -178,13 +179,13 @@ def heatmap_figure(heatmap: ActivityHeatmap) -> go.Figure:
             y=list(counts.index),
             colorscale="Blues",
             colorbar={"title": {"text": "events"}, "thickness": 10},
-            hovertemplate="%{y} %{x}:00 UTC<br>%{z:,} events<extra></extra>",
+            hovertemplate="%{y} %{x}:00 local time<br>%{z:,} events<extra></extra>",
             xgap=1,
             ygap=1,
         )
     )
     fig.update_yaxes(autorange="reversed", gridcolor="rgba(0,0,0,0)")
-    fig.update_xaxes(title_text="hour of day (UTC)", gridcolor="rgba(0,0,0,0)")
+    fig.update_xaxes(title_text="hour of day (each event's local time)", gridcolor="rgba(0,0,0,0)")
     return _style(fig)
 
 
@@ -220,6 +221,10 @@ def user_timeline_figure(detail: UserDetail, *, rapid_gap_s: float = 2.0) -> go.
     hover = pd.DataFrame(
         {
             "session": events["session_no"],
+            "local": [
+                f"{t:%Y-%m-%d %H:%M:%S} (UTC{offset_text(int(o))})"
+                for t, o in zip(events["local"], events["utc_offset_min"], strict=True)
+            ],
             "gap": events["gap_s"].map(lambda g: "first event" if pd.isna(g) else f"{g:.2f} s"),
             "what": [
                 plain(" · ".join(str(v) for v in (c, p) if isinstance(v, str) and v))
@@ -229,8 +234,8 @@ def user_timeline_figure(detail: UserDetail, *, rapid_gap_s: float = 2.0) -> go.
     ).to_numpy()
     rapid = events["is_rapid"].to_numpy(dtype=bool)
     template = (
-        "%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y} · session %{customdata[0]}"
-        "<br>gap %{customdata[1]}<br>%{customdata[2]}<extra></extra>"
+        "%{customdata[1]} local<br>%{y} · session %{customdata[0]}"
+        "<br>gap %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
     )
     fig = _figure()
     for name, keep, marker in (

@@ -44,3 +44,17 @@ def duration_text(ms: int | None) -> str:
     if hours < 48:
         return f"{sign}{hours} h {minutes} min"
     return f"{sign}{hours // 24} d {hours % 24} h"
+
+
+def offset_text(minutes: int) -> str:
+    """A UTC offset as +HH:MM or -HH:MM."""
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
+
+
+def local_text(ms: int | None, offset_min: int) -> str:
+    """An epoch-millisecond time as the local time of this UTC offset, offset shown."""
+    if ms is None:
+        return "–"
+    return f"{utc_text(ms + offset_min * 60_000)} (UTC{offset_text(offset_min)})"

@@ -96,6 +96,7 @@ def risk_rows(page: RiskPage) -> list[dict[str, Any]]:
             "top_markers": ", ".join(r.top_markers),
             "last_seen": utc_text(r.last_seen_ms),
             "events": r.events,
+            "peak": r.peak_score,
         }
         for r in page.rows
     ]

@@ -242,6 +242,7 @@ class RiskRow:
     top_markers: tuple[str, ...]
     last_seen_ms: int
     events: int
+    peak_score: int = 0
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ def fetch_risk_page(*, engine: Engine, query: RiskQuery) -> RiskPage:
             UserRisk.markers,
             UserRisk.last_seen_ms,
             UserRisk.events,
+            UserRisk.peak_score,
         )
         .where(*conds)
         .order_by(*order)
@@ -325,6 +327,7 @@ def fetch_risk_page(*, engine: Engine, query: RiskQuery) -> RiskPage:
                 top_markers=top_marker_names(r.markers),
                 last_seen_ms=r.last_seen_ms,
                 events=r.events,
+                peak_score=r.peak_score,
             )
             for r in rows
         ),
@@ -675,8 +678,9 @@ EVENT_COLUMNS = [
     "is_rapid",
     "session_no",
     "burst_len",
+    "utc_offset_min",
 ]
-SESSION_COLUMNS = ["session_no", "start", "end", "duration_s", "events", "rapid", "purchases"]
+SESSION_COLUMNS = ["session_no", "start", "end", "duration_s", "events", "rapid", "purchases", "offset_min"]
 
 
 def _empty_events() -> pd.DataFrame:
@@ -710,6 +714,7 @@ def sessions_of(events: pd.DataFrame) -> pd.DataFrame:
         events=("event_id", "count"),
         rapid=("is_rapid", "sum"),
         purchases=("purchase", "sum"),
+        offset_min=("utc_offset_min", "first"),  # the local time of the session's first event
     ).reset_index()
     sessions["duration_s"] = (sessions["end"] - sessions["start"]).dt.total_seconds()
     sessions[["rapid", "purchases"]] = sessions[["rapid", "purchases"]].astype("int64")
@@ -731,6 +736,7 @@ def fetch_user_detail(*, engine: Engine, user_id: str, limit: int = 2_000) -> Us
             Event.is_rapid,
             Event.session_no,
             Event.burst_len,
+            Event.utc_offset_min,
         )
         .where(Event.user_id == user_id)
         .order_by(Event.ts_ms.desc(), Event.event_id.desc())
@@ -742,6 +748,7 @@ def fetch_user_detail(*, engine: Engine, user_id: str, limit: int = 2_000) -> Us
     truncated = len(rows) > limit
     events = _frame(EVENT_COLUMNS, reversed(rows[:limit]))
     events["ts"] = _utc(events["ts"])
+    events["local"] = events["ts"] + pd.to_timedelta(events["utc_offset_min"], unit="min")
     events["is_rapid"] = events["is_rapid"].astype(bool)
     return UserDetail(
         user_id=user_id,

@@ -33,16 +33,29 @@ READ_TOKEN = "bi-read-token-0123456789"
 REVIEW_TOKEN = "ops-review-token-0123456789"
 TOKENS = f"ops:{REVIEW_TOKEN}:review,bi:{READ_TOKEN}:read"
 SECRET = "whsec-test-secret"
-# Noon UTC two days ago: inside the skew limits and far from the unsociable hours.
-BASE_MS = (now_ms() // 86_400_000 - 2) * 86_400_000 + 12 * 3_600_000
+# Noon UTC six days ago: inside the skew limits, far from the unsociable hours, and early enough
+# for a history of several days to end before now.
+BASE_MS = (now_ms() // 86_400_000 - 6) * 86_400_000 + 12 * 3_600_000
+HOUR_MS = 3_600_000
 
-# Gaps (ms) of three behaviours, each with as many events as its markers need:
-# a bot ticks every 1.5 s (regular and steady: automation), an impulsive user acts in irregular
-# sub-2-second bursts (rapid share and burst: loss of control), a normal user browses slowly.
-BOT_GAPS = [1_500] * 15
-IMPULSIVE_GAPS = [300, 1_900, 700, 1_500, 400, 1_800, 900, 1_200] * 2
-NORMAL_GAPS = [40_000, 95_000, 300_000, 12_000, 70_000]
-BEHAVIOURS = {"bot": BOT_GAPS, "impulsive": IMPULSIVE_GAPS, "normal": NORMAL_GAPS}
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Gaps (ms) between a user's events, and what they do."""
+
+    gaps_ms: list[int]
+    action: str = "view"
+    amount: float | None = None
+
+
+# Three behaviours, each with as much evidence as its markers need: a bot ticks every 1.5 s
+# (regular and steady: automation); an impulsive user buys in irregular 0.6-1.9 s bursts, two
+# dozen purchases in a minute (rapid buying, rapid share, burst, purchase velocity: loss of
+# control); a normal user browses slowly.
+BOT = Behaviour([1_500] * 30)
+IMPULSIVE = Behaviour([700, 1_900, 900, 1_500, 600, 1_800, 1_000, 1_200] * 3, action="purchase", amount=25.0)
+NORMAL = Behaviour([40_000, 95_000, 300_000, 12_000, 70_000])
+BEHAVIOURS = {"bot": BOT, "impulsive": IMPULSIVE, "normal": NORMAL}
 
 
 def iso(ms: int) -> str:
@@ -50,19 +63,20 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def event_lines(user_id: str, gaps_ms: list[int], *, start_ms: int, first: int = 0) -> list[str]:
+def event_lines(user_id: str, behaviour: Behaviour, *, start_ms: int, first: int = 0) -> list[str]:
     """One JSON line per event of a user: the first at start_ms, then one after each gap."""
     lines = []
     ts = start_ms
-    for n, gap in enumerate([0, *gaps_ms]):
+    for n, gap in enumerate([0, *behaviour.gaps_ms]):
         ts += gap
         event = {
             "event_id": f"{user_id}#{first + n}",
             "user_id": user_id,
-            "action": "view",
+            "action": behaviour.action,
             "timestamp": iso(ts),
             "session_id": f"{user_id}-s",
             "category": "books",
+            "amount": behaviour.amount,
         }
         lines.append(orjson.dumps(event).decode())
     return lines
@@ -77,16 +91,16 @@ def traffic(users: dict[str, str], *, start_ms: int = BASE_MS) -> list[str]:
 
 
 def recrossing_phases(user_id: str, *, start_ms: int = BASE_MS) -> list[list[str]]:
-    """Three batches of one user: a bot burst (high), a long calm stretch (back to low), a burst again (high).
+    """Three batches of one user: a bot burst (high), four calm days (back to low), a burst again (high).
 
-    Calm: 40 slow, alternating gaps bring the rapid share under its threshold and the regularity
-    markers off, leaving only the lifetime burst; ten rapid events then lift the rapid share again.
+    Calm: a view every two hours for four days, so the current window (three days by default)
+    holds no tick of the first burst; the second burst makes it machine-regular again.
     """
-    burst = event_lines(user_id, BOT_GAPS, start_ms=start_ms)
-    calm_start = start_ms + sum(BOT_GAPS)
-    calm = event_lines(user_id, [60_000, 300_000] * 20, start_ms=calm_start, first=len(burst))[1:]
-    again_start = calm_start + 20 * 360_000
-    again = event_lines(user_id, [1_500] * 10, start_ms=again_start, first=len(burst) + len(calm))[1:]
+    burst = event_lines(user_id, BOT, start_ms=start_ms)
+    calm_start = start_ms + sum(BOT.gaps_ms)
+    calm = event_lines(user_id, Behaviour([2 * HOUR_MS] * 48), start_ms=calm_start, first=len(burst))[1:]
+    again_start = calm_start + 48 * 2 * HOUR_MS + HOUR_MS
+    again = event_lines(user_id, BOT, start_ms=again_start, first=len(burst) + len(calm))
     return [burst, calm, again]
 
 

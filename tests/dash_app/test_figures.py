@@ -57,8 +57,10 @@ def _detail(*, markers: list[dict[str, Any]] | None = None) -> q.UserDetail:
             "is_rapid": [False, True, False, True],
             "session_no": [1, 1, 1, 1],
             "burst_len": [0, 1, 0, 1],
+            "utc_offset_min": [0, 0, 120, 120],
         }
     )
+    events["local"] = events["ts"] + pd.to_timedelta(events["utc_offset_min"], unit="min")
     risk = {
         "score": 95,
         "automation_score": 100,
@@ -151,6 +153,13 @@ def test_user_timeline_highlights_rapid_events() -> None:
     assert normal.name == "event" and rapid.name == "rapid (gap < 2 s)"
     assert len(normal.x) == 2 and len(rapid.x) == 2
     assert list(rapid.y) == ["view", '&lt;a href="x"&gt;go&lt;/a&gt;']
+
+
+def test_user_timeline_hover_shows_each_events_local_time() -> None:
+    fig = f.user_timeline_figure(_detail())
+    hover = [str(row[1]) for trace in fig.data for row in trace.customdata]
+    assert "1970-01-01 00:00:00 (UTC+00:00)" in hover
+    assert "1970-01-01 02:01:00 (UTC+02:00)" in hover  # 60 s after the epoch, written at UTC+2
 
 
 def test_user_timeline_hover_text_from_data_is_inert() -> None:

@@ -69,7 +69,7 @@ def test_filters(model: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 def test_risk_response() -> None:
-    row = q.RiskRow("u1", 80, "high", "automation", ("a", "b"), 1_767_614_400_000, 12)
+    row = q.RiskRow("u1", 80, "high", "automation", ("a", "b"), 1_767_614_400_000, 12, peak_score=95)
     response = grid.risk_response(q.RiskPage(rows=(row,), total=41))
     assert response["rowCount"] == 41
     assert response["rowData"] == [
@@ -81,6 +81,7 @@ def test_risk_response() -> None:
             "top_markers": "a, b",
             "last_seen": "2026-01-05 12:00:00",
             "events": 12,
+            "peak": 95,
         }
     ]
 
