@@ -35,7 +35,7 @@ from producer.publisher import Publisher
 from producer.scenarios import DEFAULT_MIX
 from store.db import create_reader_engine, create_writer_engine, init_schema
 from store.summaries import ledger_totals
-from workers.evaluation import evaluate, load_labels, load_predictions
+from workers.evaluation import JudgedAt, evaluate, load_labels, load_predictions
 
 TUNING_SEEDS = (1, 2, 3)
 REPORT_SEEDS = (101, 102, 103)
@@ -125,18 +125,22 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         f"{summary.population:,} users, {summary.batches:,} batches; produced in {produced - started:.0f}s, "
         f"ingested {drained - produced:.0f}s after"
     )
-    result = evaluate(
-        load_labels(settings.labels_path),
-        load_predictions(create_reader_engine(settings.resolved_database_url)),
+    truth = load_labels(settings.labels_path)
+    reader = create_reader_engine(settings.resolved_database_url)
+    result = evaluate(truth, load_predictions(reader, settings, at=JudgedAt.PEAK))
+    current = evaluate(truth, load_predictions(reader, settings, at=JudgedAt.CURRENT))
+    print_evaluation(
+        result, settings.labels_path, console, judged_at=JudgedAt.PEAK, other=(JudgedAt.CURRENT, current)
     )
-    print_evaluation(result, settings.labels_path, console)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         figures = {
             "seed": args.seed,
             "role": seed_role(args.seed),
             "events": summary.events,
+            "judged_at": JudgedAt.PEAK.value,
             **result.to_dict(),
+            JudgedAt.CURRENT.value: current.headline(),
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         console.print(f"figures written to {args.json}")

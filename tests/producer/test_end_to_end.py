@@ -165,6 +165,16 @@ def purchases_of(settings: Settings, prefix: str) -> tuple[int, int]:
     )
 
 
+def high_band_share(engine: Engine, path: Path) -> float:
+    """The share of a CSV file's users (its user_id column) whose stored current band is high."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        users = {row["user_id"] for row in csv.DictReader(fh)}
+    with engine.connect() as conn:
+        bands = dict(conn.execute(text("select user_id, band from user_risk")).tuples().all())
+    assert users <= bands.keys(), "every user of the file has a risk row"
+    return sum(1 for user in users if bands[user] == "high") / len(users)
+
+
 def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, tmp_path: Path) -> None:
     settings = live_settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -221,6 +231,8 @@ def test_public_exports_are_accounted_for_line_by_line(live_settings: Settings, 
             purchases = sum(1 for e in read(path) if e.kind == kind)
             assert purchases and purchases_of(settings, f"imp-{first[path].digest[:12]}-") == (purchases, 0)
         engine = create_engine(settings.resolved_database_url)
+        # Real shoppers: at most 1 % of the sample's users in the high band (issue 14's floor).
+        assert high_band_share(engine, REES46) <= 0.01
         totals = ledger_totals(engine)
         assert totals.balanced and totals.received == sum(w.received for w in expected.values())
         assert account_raw_logs(settings.raw_dir, engine).missing == ()
