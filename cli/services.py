@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -188,3 +189,14 @@ def start_logged(argv: list[str], settings: Settings, log: Path) -> subprocess.P
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def stop_logged(process: subprocess.Popen[bytes], *, timeout_s: float = 60.0) -> None:
+    """Stop a child of start_logged and its process group: SIGTERM, a wait, then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

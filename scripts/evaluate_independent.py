@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +27,7 @@ from rich.table import Table
 
 from cli.redis_server import start_redis
 from cli.reports import print_evaluation
-from cli.services import start_logged, worker_argv
+from cli.services import start_logged, stop_logged, worker_argv
 from config.settings import Settings
 from contract.wire import broker_client
 from producer.importer import import_file
@@ -48,17 +45,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="where to write the figures (default RUN/eval.json)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the ledger")
     return parser.parse_args()
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a worker and its pool (its own process group), waiting for it."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def judged(persona: pd.Series, band: pd.Series, kind: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -179,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(1.0)
         drained = time.monotonic()
     finally:
-        stop(worker)
+        stop_logged(worker)
         redis.stop()
     totals = ledger_totals(engine)
     console.print(

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +22,7 @@ from rich.console import Console
 
 from cli.redis_server import start_redis
 from cli.reports import print_evaluation
-from cli.services import start_logged, worker_argv
+from cli.services import start_logged, stop_logged, worker_argv
 from config.settings import Settings
 from contract.wire import broker_client
 from producer.faults import FaultRates, parse_assignments
@@ -62,17 +59,6 @@ def seed_role(seed: int) -> str:
     if seed in REPORT_SEEDS:
         return "report seed (held out)"
     return "seed outside the protocol"
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a worker and its pool (its own process group), waiting for it."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
@@ -117,7 +103,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             time.sleep(0.5)
         drained = time.monotonic()
     finally:
-        stop(worker)
+        stop_logged(worker)
         redis.stop()
     faults = "faults off" if args.no_faults else "every fault on"
     console.print(

@@ -40,7 +40,7 @@ PHASES = (
     (workers.ingest, "_split_new"),
     (workers.ingest, "_load_user_work"),
     (workers.ingest, "recompute_tail"),
-    (workers.ingest, "window_peaks"),
+    (workers.ingest, "rescore_user"),
     (workers.ingest, "_insert_events"),
     (workers.ingest, "_update_user_risk"),
     (store.writer, "add_counts"),

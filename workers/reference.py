@@ -17,23 +17,12 @@ from sqlalchemy import Engine, select
 
 from config.settings import Settings
 from store.models import Event, RiskBucket, UserRisk
+from store.writer import FLAG_COLUMNS
 from workers.risk import Peak, RiskRules, UserAggregates, assess, fold_buckets, higher_peak, risk_columns
 from workers.sequence import BUCKET_FIELDS, is_automation_agent
 
-EVENT_FLAG_COLUMNS = [
-    "gap_ms",
-    "is_rapid",
-    "is_steady",
-    "session_no",
-    "burst_len",
-    "session_ms",
-    "awake_ms",
-    "open_stake",
-    "stake_raised",
-    "last_bet_ms",
-    "bet_gap_ms",
-    "bet_rhythm",
-]
+# The stored derived columns of an event, but gap_s (gap_ms in seconds).
+EVENT_FLAG_COLUMNS = [name for name in FLAG_COLUMNS if name != "gap_s"]
 EXACT_USER_COLUMNS = [
     *UserAggregates._fields,
     "window_events",

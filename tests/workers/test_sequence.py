@@ -264,3 +264,33 @@ def test_automation_agents_are_named_by_their_tool() -> None:
     assert is_automation_agent("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
     assert not is_automation_agent("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36")
     assert not is_automation_agent(None)
+
+
+ROBOTS_IN_BROWSER_CLOTHES = (
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/41.0.2272.96 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"
+    " Chrome/116.0.1938.76 Safari/537.36",
+    "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; +http://example.com/crawler)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0"
+    " Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+    " Safari/537.36 PTST/240101",
+)
+
+
+def test_the_plain_browser_shortcut_never_hides_what_the_lists_find() -> None:
+    from faker import Faker
+
+    from workers.sequence import _PLAIN_BROWSER, _ROBOTS, AUTOMATION_AGENT
+
+    fake = Faker()
+    fake.seed_instance(7)
+    agents = [fake.user_agent() for _ in range(400)] + list(ROBOTS_IN_BROWSER_CLOTHES)
+    for agent in agents:
+        by_lists = AUTOMATION_AGENT.search(agent) is not None or bool(_ROBOTS.isCrawler(agent))
+        if _PLAIN_BROWSER.fullmatch(agent):
+            assert not by_lists, agent
+        assert is_automation_agent(agent) == by_lists, agent
+    for agent in ROBOTS_IN_BROWSER_CLOTHES:
+        assert is_automation_agent(agent), agent
