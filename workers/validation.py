@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import math
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, cast
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, StrictStr, ValidationError, create_model
 
 from config.settings import Settings
 from contract.wire import (
@@ -27,9 +29,11 @@ from contract.wire import (
 )
 
 REQUIRED_FIELDS = ("event_id", "user_id", "action", "timestamp")
+_IDENTIFIERS = ("event_id", "user_id")  # required and never empty
 TEXT_FIELDS = ("event_id", "user_id", "session_id", "action", "category", "product", "user_agent")
 _ACTIONS = frozenset(a.value for a in Action)
 _DAY_MS = 86_400_000
+_MINUTE = timedelta(minutes=1)
 # Historical batches have no past limit; every time datetime can hold is later than this.
 NO_PAST_LIMIT_MS = -(2**63)
 # Pydantic error types in the order they decide a line's reason when several apply.
@@ -142,17 +146,52 @@ def validate_line(line: str, *, line_no: int, limits: Limits) -> CleanEvent:
         raise LineRejected(Reason.NOT_JSON, str(exc)) from exc
     if not isinstance(document, dict):
         raise LineRejected(Reason.NOT_AN_OBJECT, f"JSON {type(document).__name__}, not an object")
-    raw = _validate_schema(document)
-    return _clean(raw, line_no=line_no, limits=limits)
+    raw, plain = _validate_schema(document, limits.max_field_chars, ascii_line=line.isascii())
+    return _clean(raw, line_no=line_no, limits=limits, plain=plain)
 
 
-_validate_raw_event = RawEvent.__pydantic_validator__.validate_python  # skips model_validate's wrapper
+# A text that is its own normalise_text: printable ASCII words, one space apart, or nothing.
+PLAIN_TEXT = r"^(?:[!-~]+(?: [!-~]+)*)?$"
 
 
-def _validate_schema(document: dict[str, Any]) -> RawEvent:
+@dataclass(frozen=True, slots=True)
+class _SchemaValidators:
+    """pydantic-core validators of RawEvent with the text-length limit; `plain` also requires PLAIN_TEXT."""
+
+    plain: Callable[[dict[str, Any]], RawEvent]
+    full: Callable[[dict[str, Any]], RawEvent]
+
+
+@cache
+def _schema_validators(max_field_chars: int) -> _SchemaValidators:
+    """Built once per limit: pydantic-core checks lengths and plain texts, not Python after it."""
+
+    def validator(**constraints: Any) -> Callable[[dict[str, Any]], RawEvent]:
+        text = Annotated[StrictStr, Field(max_length=max_field_chars, **constraints)]
+        fields: dict[str, Any] = {
+            name: (Annotated[text, Field(min_length=1)] if name in _IDENTIFIERS else text, ...)
+            if name in REQUIRED_FIELDS
+            else (text | None, None)
+            for name in TEXT_FIELDS
+        }
+        model = create_model("RawEvent", __base__=RawEvent, **fields)
+        return cast(Callable[[dict[str, Any]], RawEvent], model.__pydantic_validator__.validate_python)
+
+    return _SchemaValidators(plain=validator(pattern=PLAIN_TEXT), full=validator())
+
+
+def _validate_schema(
+    document: dict[str, Any], max_field_chars: int, *, ascii_line: bool
+) -> tuple[RawEvent, bool]:
+    """The raw event, and whether every text is plain already (then _clean skips normalising)."""
+    validators = _schema_validators(max_field_chars)
+    if ascii_line:  # a non-ASCII text is never plain: skip the first try
+        try:
+            return validators.plain(document), True
+        except ValidationError:
+            pass  # a text to normalise, or a wrong line: the full rules decide which
     try:
-        raw: RawEvent = _validate_raw_event(document)
-        return raw
+        return validators.full(document), False
     except ValidationError as exc:
         # An absent or null required field fails the model too; name it before any other error.
         missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
@@ -165,7 +204,15 @@ def _validate_schema(document: dict[str, Any]) -> RawEvent:
             for error in errors:
                 if error["type"] == error_type:
                     raise LineRejected(reason, _describe(error)) from exc
-        raise LineRejected(Reason.WRONG_TYPE, _describe(errors[0])) from exc
+        wrong = [error for error in errors if error["type"] != "string_too_long"]
+        if wrong:
+            raise LineRejected(Reason.WRONG_TYPE, _describe(wrong[0])) from exc
+        # Only lengths are wrong: name the first long field in TEXT_FIELDS order.
+        name = next(n for n in TEXT_FIELDS if len(document.get(n) or "") > max_field_chars)
+        raise LineRejected(
+            Reason.FIELD_TOO_LONG,
+            f"{name}: {len(document[name])} characters, limit {max_field_chars}",
+        ) from exc
 
 
 def _describe(error: Any) -> str:
@@ -173,18 +220,10 @@ def _describe(error: Any) -> str:
     return f"{where}: {error['msg']}"
 
 
-def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
+def _clean(raw: RawEvent, *, line_no: int, limits: Limits, plain: bool = False) -> CleanEvent:
+    """plain: every text is PLAIN_TEXT, its own normalised form, as the schema checked already."""
     texts = (raw.event_id, raw.user_id, raw.session_id, raw.action, raw.category, raw.product, raw.user_agent)
-    joined = "|".join([text for text in texts if text])
-    if len(joined) > limits.max_field_chars:  # otherwise no single field can be too long
-        for name, text in zip(TEXT_FIELDS, texts, strict=True):
-            if text is not None and len(text) > limits.max_field_chars:
-                raise LineRejected(
-                    Reason.FIELD_TOO_LONG,
-                    f"{name}: {len(text)} characters, limit {limits.max_field_chars}",
-                )
-    if _all_clean(joined):
-        # The common case: every field is already its normalised form (see _all_clean).
+    if plain:  # the common case
         event_id, user_id, session_id, action, category, product, user_agent = texts
         session_id, category, product, user_agent = (
             session_id or None,
@@ -225,23 +264,6 @@ def _clean(raw: RawEvent, *, line_no: int, limits: Limits) -> CleanEvent:
     content_hash = hashlib.blake2b(orjson.dumps(fields), digest_size=16).hexdigest()
     # The offset stays out of the hash: the same instant written in another zone is the same event.
     return CleanEvent(*fields, content_hash, line_no, offset_min)  # fields: CleanEvent's first nine
-
-
-def _all_clean(joined: str) -> bool:
-    """True when each "|"-joined text is printable ASCII without leading, trailing or double spaces.
-
-    Such a text is its own normalise_text: ASCII is its own NFC form and its only printable
-    white space is " ". A "|" inside a text can only make this answer False, never wrongly True.
-    """
-    return (
-        joined.isascii()
-        and joined.isprintable()
-        and "  " not in joined
-        and " |" not in joined
-        and "| " not in joined
-        and joined[:1] != " "
-        and joined[-1:] != " "
-    )
 
 
 def normalise_text(value: str) -> str:
@@ -287,7 +309,7 @@ def _parse_timestamp(text: str, limits: Limits) -> tuple[int, int]:
         raise LineRejected(Reason.TIMESTAMP_TOO_OLD, f"{text[:60]!r} is before the accepted past window")
     if ts_ms > limits.max_ts_ms:
         raise LineRejected(Reason.TIMESTAMP_IN_FUTURE, f"{text[:60]!r} is beyond the accepted future skew")
-    return ts_ms, int(offset.total_seconds()) // 60
+    return ts_ms, offset // _MINUTE
 
 
 def _amount_cents(amount: float | int | None, limits: Limits) -> int | None:

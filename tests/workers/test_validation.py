@@ -165,6 +165,16 @@ def test_field_length_limit_edges() -> None:
     assert reason_of(line(user_agent="u" * 500)) is Reason.FIELD_TOO_LONG
 
 
+def test_a_long_field_is_named_in_field_order_after_every_schema_error() -> None:
+    with pytest.raises(LineRejected) as caught:
+        validate_line(line(action="v" * 40, session_id="s" * 40), line_no=1, limits=LIMITS)
+    assert caught.value.reason is Reason.FIELD_TOO_LONG
+    assert caught.value.detail == "session_id: 40 characters, limit 32"
+    assert reason_of(line(product="p" * 40, amount="12")) is Reason.WRONG_TYPE
+    assert reason_of(line(product="p" * 40, event_id="")) is Reason.EMPTY_FIELD
+    assert reason_of(line(product="p" * 40, user_id=None)) is Reason.MISSING_FIELD
+
+
 @pytest.mark.parametrize("action", ["bet", "VIEWS", "", "purchase!"])
 def test_unknown_action(action: str) -> None:
     assert reason_of(line(action=action)) is Reason.UNKNOWN_ACTION
@@ -294,12 +304,14 @@ def _overrides(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, str 
 
 # Printable ASCII with spaces and the separator: where the shortcut applies and its edges matter.
 @settings(max_examples=500)
-@given(_overrides(st.text(alphabet=" |ab", min_size=1, max_size=4)), _ACTIONS)
+@given(_overrides(st.text(alphabet=' |ab\x7f"\\', min_size=1, max_size=4)), _ACTIONS)
 @example({"event_id": " a"}, "view")  # a leading space at the start of the joined texts
 @example({"user_agent": "a "}, "view")  # a trailing space at its end
 @example({"session_id": "a "}, "view")  # before a separator
 @example({"product": " a"}, "view")  # after one
 @example({"user_id": "a  b"}, "view")
+@example({"category": "a\x7fb"}, "view")  # printable ASCII ends before DEL
+@example({"product": ""}, "view")  # an empty optional text is plain, and stored as none
 def test_the_clean_text_shortcut_equals_normalising_each_field(
     overrides: dict[str, str | None], action: str
 ) -> None:
