@@ -109,10 +109,6 @@ def seed_rows(count: int) -> Iterator[Row]:
         action = SEED_ACTIONS[k % len(SEED_ACTIONS)]
         ts_ms = SEED_START_MS + i * SEED_STEP_MS
         gap_ms = None if k == 0 else SEED_STEP_MS
-        first_purchase = SEED_ACTIONS.index("purchase")
-        # The user's latest purchase so far, as its index k, or None before the first.
-        latest_bet = None if k < first_purchase else k - (k - first_purchase) % len(SEED_ACTIONS)
-        bet_every_ms = len(SEED_ACTIONS) * SEED_STEP_MS
         row = {
             "event_id": f"seed-{i:010d}",
             "user_id": f"seed-u{user:08d}",
@@ -128,7 +124,6 @@ def seed_rows(count: int) -> Iterator[Row]:
             "line_no": k + 1,
             "ingested_ms": ts_ms,
             "gap_ms": gap_ms,
-            "gap_s": None if gap_ms is None else gap_ms / 1000,
             "is_rapid": False,
             "is_steady": k >= 2,
             "session_no": 1,
@@ -136,19 +131,6 @@ def seed_rows(count: int) -> Iterator[Row]:
             "utc_offset_min": 0,
             "session_ms": k * SEED_STEP_MS,
             "awake_ms": k * SEED_STEP_MS,
-            # The same stake every time: a purchase after the session's first holds it (0).
-            "open_stake": 1_999 if k >= len(SEED_ACTIONS) - 1 else None,
-            "stake_raised": (0 if k >= len(SEED_ACTIONS) else None) if action == "purchase" else None,
-            # A purchase every len(SEED_ACTIONS) events: its gap repeats, steady from the third on.
-            "last_bet_ms": None
-            if latest_bet is None
-            else SEED_START_MS + (i - k + latest_bet) * SEED_STEP_MS,
-            "bet_gap_ms": bet_every_ms if k >= first_purchase + len(SEED_ACTIONS) else None,
-            "bet_rhythm": (
-                None
-                if action != "purchase" or k == first_purchase
-                else int(k >= first_purchase + 2 * len(SEED_ACTIONS))
-            ),
         }
         yield tuple(row[name] for name in EVENT_COLUMNS)
 

@@ -123,7 +123,6 @@ def _event_rows(flags: pd.DataFrame) -> list[dict[str, Any]]:
     """events table rows of flagged events."""
     rows = _records(flags.drop(columns=["session_start"]))
     for k, row in enumerate(rows):
-        gap = row["gap_ms"]
         row.update(
             session_id=f"{row['user_id']}-s{row['session_no']}",
             category=row["category"] or None,
@@ -132,7 +131,6 @@ def _event_rows(flags: pd.DataFrame) -> list[dict[str, Any]]:
             batch_id="bench-detail",
             line_no=k,
             ingested_ms=row["ts_ms"] + 500,
-            gap_s=None if gap is None else gap / 1000,
             is_rapid=bool(row["is_rapid"]),
             is_steady=bool(row["is_steady"]),
         )

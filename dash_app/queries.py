@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, case, func, select
+from sqlalchemy import ColumnElement, Engine, Float, case, cast, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.settings import hide_password
@@ -732,7 +732,7 @@ def fetch_user_detail(*, engine: Engine, user_id: str, limit: int = 2_000) -> Us
             Event.category,
             Event.product,
             Event.amount_cents,
-            Event.gap_s,
+            (cast(Event.gap_ms, Float) / 1000).label("gap_s"),
             Event.is_rapid,
             Event.session_no,
             Event.burst_len,

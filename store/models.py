@@ -48,9 +48,9 @@ class Event(Base):
     batch_id: Mapped[str] = mapped_column(String(128))
     line_no: Mapped[int] = mapped_column(Integer)
     ingested_ms: Mapped[int] = mapped_column(BigInteger)
-    # Derived, kept equal to an offline recompute over (ts_ms, event_id) order per user.
+    # Derived, kept equal to an offline recompute over (ts_ms, event_id) order per user. A bet's
+    # steps (opening stake, chasing, rhythm) are derived from the purchase index when needed.
     gap_ms: Mapped[int | None] = mapped_column(BigInteger, doc="Gap to the user's previous event.")
-    gap_s: Mapped[float | None] = mapped_column(Float)
     is_rapid: Mapped[bool] = mapped_column(Boolean)
     is_steady: Mapped[bool] = mapped_column(Boolean, doc="Gap within tolerance of the previous gap.")
     session_no: Mapped[int] = mapped_column(Integer, doc="1-based session ordinal per user.")
@@ -61,27 +61,11 @@ class Event(Base):
     awake_ms: Mapped[int] = mapped_column(
         BigInteger, server_default=text("0"), doc="Time since the first event after the last rest."
     )
-    open_stake: Mapped[int | None] = mapped_column(
-        BigInteger, doc="Its session's opening stake so far, cents; null before the session's first bet."
-    )
-    stake_raised: Mapped[int | None] = mapped_column(
-        SmallInteger,
-        doc="A bet after its session's first: 1 when at the chase multiple of that opening stake, else 0.",
-    )
-    last_bet_ms: Mapped[int | None] = mapped_column(
-        BigInteger, doc="Its session's latest purchase so far; null before the session's first."
-    )
-    bet_gap_ms: Mapped[int | None] = mapped_column(
-        BigInteger, doc="The gap between its session's latest two purchases so far."
-    )
-    bet_rhythm: Mapped[int | None] = mapped_column(
-        SmallInteger, doc="A purchase after its session's first: 1 when its gap is steady, else 0."
-    )
 
     __table_args__ = (
         Index("ix_events_user_ts", "user_id", "ts_ms", "event_id"),
-        # Purchases only: the per-batch look-back for purchase velocity reads this index alone
-        # instead of every event of the user's last hour.
+        # Purchases only: the per-batch look-back for purchase velocity and an anchor's bets read
+        # this index alone instead of every event of the user's last hour or session.
         Index(
             "ix_events_user_purchases",
             "user_id",

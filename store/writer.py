@@ -148,28 +148,14 @@ def stored_hashes(conn: Connection, event_ids: list[str]) -> dict[str, str]:
 EVENT_COLUMNS = (
     "event_id", "user_id", "session_id", "action", "category", "product", "amount_cents", "ts_ms",
     "user_agent", "content_hash", "line_no", "utc_offset_min", "batch_id", "ingested_ms",
-    "gap_ms", "gap_s", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms",
-    "open_stake", "stake_raised", "last_bet_ms", "bet_gap_ms", "bet_rhythm",
+    "gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms",
 )  # fmt: skip
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks(len(EVENT_COLUMNS))})"  # noqa: S608
 # PostgreSQL: an id that another user's batch committed meanwhile is skipped, then detected.
 _INSERT_EVENTS_PG = _INSERT_EVENTS + " ON CONFLICT (event_id) DO NOTHING"
-# The derived columns a recompute may change, in the order update_event_flags takes them.
-FLAG_COLUMNS = (
-    "gap_ms",
-    "gap_s",
-    "is_rapid",
-    "is_steady",
-    "session_no",
-    "burst_len",
-    "session_ms",
-    "awake_ms",
-    "open_stake",
-    "stake_raised",
-    "last_bet_ms",
-    "bet_gap_ms",
-    "bet_rhythm",
-)
+# The derived columns a recompute may change, in the order update_event_flags takes them. A bet's
+# steps (opening stake, chasing, rhythm) are not stored: the purchase index gives an anchor's.
+FLAG_COLUMNS = ("gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms")
 _UPDATE_FLAGS = (
     f"UPDATE events SET {', '.join(f'{name} = {{p}}' for name in FLAG_COLUMNS)} WHERE event_id = {{p}}"  # noqa: S608
 )
@@ -223,16 +209,35 @@ def _per_batch_user(columns: str, table: str, condition: str) -> dict[str, str]:
 # Stored events at or after each user's t0: the tail a batch recomputes.
 TAIL_COLUMNS = (
     "event_id", "user_id", "ts_ms", "action", "category", "amount_cents", "utc_offset_min",
-    "gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms", "open_stake",
-    "stake_raised", "last_bet_ms", "bet_gap_ms", "bet_rhythm",
+    "gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms",
 )  # fmt: skip
 _TAIL_SQL = _per_batch_user(
     ", ".join(f"e.{c}" for c in TAIL_COLUMNS), "events", "e.user_id = b.user_id AND e.ts_ms >= b.t0"
 )
-# The last event before t0: the state the tail continues from.
+
+
+def _session_bet(column: str, order: str, *, priced: bool = False, offset: int = 0) -> str:
+    """A scalar subquery: one purchase of the anchor's session (it began session_ms before the anchor)."""
+    condition = " AND q.amount_cents IS NOT NULL" if priced else ""
+    return (
+        f"(SELECT q.{column} FROM events q WHERE q.user_id = b.user_id AND q.action = 'purchase'"  # noqa: S608
+        f" AND q.ts_ms >= e.ts_ms - e.session_ms AND q.ts_ms < b.t0{condition}"
+        f" ORDER BY {order} LIMIT 1 OFFSET {offset})"
+    )
+
+
+# The last event before t0 and its session's bets so far (first priced, last, the one before it),
+# from the purchase index: the state the tail continues from.
+_BETS = ", ".join(
+    (
+        _session_bet("amount_cents", "q.ts_ms, q.event_id", priced=True),
+        _session_bet("ts_ms", "q.ts_ms DESC"),
+        _session_bet("ts_ms", "q.ts_ms DESC", offset=1),
+    )
+)
 _ANCHOR_SQL = (
-    "SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len, e.session_ms, e.awake_ms, e.open_stake,"
-    " e.last_bet_ms, e.bet_gap_ms FROM batch_starts b JOIN events e"
+    f"SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len, e.session_ms, e.awake_ms, {_BETS}"  # noqa: S608
+    " FROM batch_starts b JOIN events e"
     " ON e.event_id = (SELECT p.event_id FROM events p WHERE p.user_id = b.user_id AND p.ts_ms < b.t0"
     " ORDER BY p.ts_ms DESC, p.event_id DESC LIMIT 1)"
 )
@@ -259,10 +264,10 @@ def read_tails(conn: Connection) -> list[tuple[Any, ...]]:
 
 
 def read_anchors(conn: Connection) -> list[tuple[Any, ...]]:
-    """Each staged user's last event before t0.
+    """Each staged user's last event before t0, with its session's bets so far.
 
-    Rows of (user_id, ts_ms, gap_ms, session_no, burst_len, session_ms, awake_ms, open_stake,
-    last_bet_ms, bet_gap_ms): Anchor's fields in order.
+    Rows of (user_id, ts_ms, gap_ms, session_no, burst_len, session_ms, awake_ms, opening stake,
+    last bet ms, the bet before it ms): the arguments of workers.sequence.Anchor.stored.
     """
     return fetch_many(conn, _ANCHOR_SQL)
 

@@ -246,11 +246,6 @@ def _load_user_work(
         burst,
         session_ms,
         awake_ms,
-        open_stake,
-        stake_raised,
-        last_bet_ms,
-        bet_gap_ms,
-        bet_rhythm,
     ) in writer.read_tails(conn):
         work[user_id].rows.append(
             SeqRow(
@@ -268,16 +263,11 @@ def _load_user_work(
                 offset_min=offset_min,
                 session_ms=session_ms,
                 awake_ms=awake_ms,
-                open_stake=open_stake,
-                stake_raised=stake_raised,
-                last_bet_ms=last_bet_ms,
-                bet_gap_ms=bet_gap_ms,
-                bet_rhythm=bet_rhythm,
             )
         )
         old_keys[event_id] = (action, category or "", int(bool(rapid)))
     for user_id, *anchor in writer.read_anchors(conn):
-        work[user_id].anchor = Anchor(*anchor)
+        work[user_id].anchor = Anchor.stored(*anchor)
     for user_id, ts_ms, amount_cents in writer.read_lookback_purchases(conn, seq.window_ms):
         work[user_id].purchases.append((ts_ms, amount_cents or 0))
     for user_id, bucket_ms, *figures, score, kind in writer.read_buckets(conn, BUCKET_FIELDS):
@@ -307,18 +297,12 @@ def _apply_new_events(
             [
                 (
                     r.gap_ms,
-                    _seconds(r.gap_ms),
                     r.is_rapid,
                     r.is_steady,
                     r.session_no,
                     r.burst_len,
                     r.session_ms,
                     r.awake_ms,
-                    r.open_stake,
-                    r.stake_raised,
-                    r.last_bet_ms,
-                    r.bet_gap_ms,
-                    r.bet_rhythm,
                     r.event_id,
                 )
                 for r in changed
@@ -333,10 +317,6 @@ def _apply_new_events(
     return alerts
 
 
-def _seconds(gap_ms: int | None) -> float | None:
-    return None if gap_ms is None else gap_ms / 1000
-
-
 def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: int) -> None:
     rows = [
         (
@@ -344,18 +324,12 @@ def _insert_events(conn: Connection, new: NewEvents, *, batch_id: str, at_ms: in
             batch_id,
             at_ms,
             d.gap_ms,
-            None if d.gap_ms is None else d.gap_ms / 1000,  # _seconds, inlined: once per event
             d.is_rapid,
             d.is_steady,
             d.session_no,
             d.burst_len,
             d.session_ms,
             d.awake_ms,
-            d.open_stake,
-            d.stake_raised,
-            d.last_bet_ms,
-            d.bet_gap_ms,
-            d.bet_rhythm,
         )
         for columns, d in zip(new.columns, new.rows, strict=True)
     ]

@@ -27,10 +27,7 @@ from workers.reference import recompute_buckets, recompute_flags, score_windows,
 from workers.sequence import BUCKET_FIELDS
 
 _OWN = ("event_id", "user_id", "ts_ms", "utc_offset_min", "action", "amount_cents", "user_agent")
-_FLAGS = (
-    "gap_ms", "gap_s", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms",
-    "open_stake", "stake_raised", "last_bet_ms", "bet_gap_ms", "bet_rhythm",
-)  # fmt: skip
+_FLAGS = ("gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +84,8 @@ def rebuild_store(engine: Engine, *, settings: Settings, users_per_chunk: int = 
 
 
 def _flag_rows(flags: pd.DataFrame) -> list[tuple[Any, ...]]:
-    gap = flags["gap_ms"]
-    frame = pd.DataFrame(
-        {
-            "gap_ms": gap,
-            "gap_s": gap.astype("Float64") / 1000,
-            "is_rapid": flags["is_rapid"],
-            "is_steady": flags["is_steady"],
-            "session_no": flags["session_no"],
-            "burst_len": flags["burst_len"],
-            "session_ms": flags["session_ms"],
-            "awake_ms": flags["awake_ms"],
-            "open_stake": flags["open_stake"],
-            "stake_raised": flags["stake_raised"],
-            "last_bet_ms": flags["last_bet_ms"],
-            "bet_gap_ms": flags["bet_gap_ms"],
-            "bet_rhythm": flags["bet_rhythm"],
-            "event_id": flags["event_id"],
-        }
-    )
-    assert tuple(frame.columns[:-1]) == _FLAGS == writer.FLAG_COLUMNS
+    frame = flags[[*_FLAGS, "event_id"]]
+    assert _FLAGS == writer.FLAG_COLUMNS
     return [tuple(_plain(v) for v in row) for row in frame.itertuples(index=False)]
 
 

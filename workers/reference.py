@@ -21,8 +21,8 @@ from store.writer import FLAG_COLUMNS
 from workers.risk import Peak, RiskRules, UserAggregates, assess, fold_buckets, higher_peak, risk_columns
 from workers.sequence import BUCKET_FIELDS, is_automation_agent
 
-# The stored derived columns of an event, but gap_s (gap_ms in seconds).
-EVENT_FLAG_COLUMNS = [name for name in FLAG_COLUMNS if name != "gap_s"]
+# The stored derived columns of an event.
+EVENT_FLAG_COLUMNS = list(FLAG_COLUMNS)
 EXACT_USER_COLUMNS = [
     *UserAggregates._fields,
     "window_events",
@@ -325,11 +325,6 @@ def load_events(engine: Engine) -> pd.DataFrame:
         Event.burst_len,
         Event.session_ms,
         Event.awake_ms,
-        Event.open_stake,
-        Event.stake_raised,
-        Event.last_bet_ms,
-        Event.bet_gap_ms,
-        Event.bet_rhythm,
     ]
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(select(*columns)).mappings().all(), columns=[c.key for c in columns])

@@ -186,6 +186,25 @@ class Anchor:
     last_bet_ms: int | None = None
     bet_gap_ms: int | None = None
 
+    @classmethod
+    def stored(
+        cls,
+        ts_ms: int,
+        gap_ms: int | None,
+        session_no: int,
+        burst_len: int,
+        session_ms: int,
+        awake_ms: int,
+        open_stake: int | None,
+        last_bet_ms: int | None,
+        previous_bet_ms: int | None,
+    ) -> Anchor:
+        """From the stored event and its session's first priced bet, last bet and the bet before it."""
+        bet_gap_ms = None if last_bet_ms is None or previous_bet_ms is None else last_bet_ms - previous_bet_ms
+        return cls(
+            ts_ms, gap_ms, session_no, burst_len, session_ms, awake_ms, open_stake, last_bet_ms, bet_gap_ms
+        )
+
 
 @dataclass(slots=True)
 class UserDelta:
@@ -275,6 +294,7 @@ def recompute_tail(
     the tail rows in it (maxima only grow); window_peaks adds the purchase-velocity maxima.
     """
     ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
+    _replay_stored_bets([r for r in ordered if not r.is_new], anchor, rules)
     if new_totals is None:
         new_totals = new_event_totals([r for r in rows if r.is_new], rules)
     assert new_totals.buckets is not None
@@ -328,19 +348,9 @@ def recompute_tail(
         stake_raised = bet_rhythm = None
         action = row.action
         if action == PURCHASE:
-            amount = row.amount_cents
-            if amount is not None:
-                if open_stake is None:
-                    open_stake = amount  # the session's opening stake
-                else:
-                    stake_raised = int(amount > open_stake and amount * 100 >= chase_pct * open_stake)
-            if last_bet is not None:
-                this_gap = ts_ms - last_bet
-                bet_rhythm = int(
-                    bet_gap is not None and abs(this_gap - bet_gap) * 10_000 <= tolerance_bp * bet_gap
-                )
-                bet_gap = this_gap
-            last_bet = ts_ms
+            open_stake, stake_raised, last_bet, bet_gap, bet_rhythm = _bet_step(
+                ts_ms, row.amount_cents, open_stake, last_bet, bet_gap, chase_pct, tolerance_bp
+            )
         row.gap_ms = gap
         row.is_rapid = rapid
         row.session_no = session_no
@@ -392,7 +402,7 @@ def recompute_tail(
 
 
 def _derived(row: SeqRow) -> tuple[int | bool | None, ...]:
-    """The stored fields a recompute may change."""
+    """The stored fields a recompute may change (store.writer.FLAG_COLUMNS)."""
     return (
         row.gap_ms,
         row.is_rapid,
@@ -401,12 +411,37 @@ def _derived(row: SeqRow) -> tuple[int | bool | None, ...]:
         row.burst_len,
         row.session_ms,
         row.awake_ms,
-        row.open_stake,
-        row.stake_raised,
-        row.last_bet_ms,
-        row.bet_gap_ms,
-        row.bet_rhythm,
     )
+
+
+def _replay_stored_bets(stored: Sequence[SeqRow], anchor: Anchor | None, rules: SequenceRules) -> None:
+    """Set the bet steps of stored tail rows, in order, as their stored sessions and the anchor imply.
+
+    Bet steps are not stored. The stored tail follows the anchor directly, so replaying it from the
+    anchor's bets gives exactly what these rows added to their buckets, for recompute_tail to take
+    out.
+    """
+    if not stored:
+        return
+    open_stake = anchor.open_stake if anchor else None
+    last_bet = anchor.last_bet_ms if anchor else None
+    bet_gap = anchor.bet_gap_ms if anchor else None
+    for row in stored:
+        if rules.starts_session(row.gap_ms):
+            open_stake = last_bet = bet_gap = None
+        stake_raised = bet_rhythm = None
+        if row.action == PURCHASE:
+            open_stake, stake_raised, last_bet, bet_gap, bet_rhythm = _bet_step(
+                row.ts_ms,
+                row.amount_cents,
+                open_stake,
+                last_bet,
+                bet_gap,
+                rules.chase_multiple_pct,
+                rules.steady_tolerance_bp,
+            )
+        row.open_stake, row.stake_raised = open_stake, stake_raised
+        row.last_bet_ms, row.bet_gap_ms, row.bet_rhythm = last_bet, bet_gap, bet_rhythm
 
 
 def _add_terms(bucket: Bucket, row: SeqRow, rules: SequenceRules, night: bool, sign: int) -> None:
@@ -431,6 +466,36 @@ def _add_terms(bucket: Bucket, row: SeqRow, rules: SequenceRules, night: bool, s
     if row.bet_rhythm is not None:
         bucket[BET_GAPS] += sign
         bucket[STEADY_BETS] += sign * row.bet_rhythm
+
+
+BetStep = tuple[int | None, int | None, int, int | None, int | None]
+
+
+def _bet_step(
+    ts_ms: int,
+    amount: int | None,
+    open_stake: int | None,
+    last_bet: int | None,
+    bet_gap: int | None,
+    chase_pct: int,
+    tolerance_bp: int,
+) -> BetStep:
+    """A purchase in its session: (open_stake, stake_raised, last_bet, bet_gap, bet_rhythm) after it.
+
+    The session's first priced bet opens the stake; a later one is raised at chase_pct of it. A
+    bet after the session's first has a rhythm: 1 when its gap is within tolerance of the last gap.
+    """
+    stake_raised = bet_rhythm = None
+    if amount is not None:
+        if open_stake is None:
+            open_stake = amount
+        else:
+            stake_raised = int(amount > open_stake and amount * 100 >= chase_pct * open_stake)
+    if last_bet is not None:
+        this_gap = ts_ms - last_bet
+        bet_rhythm = int(bet_gap is not None and abs(this_gap - bet_gap) * 10_000 <= tolerance_bp * bet_gap)
+        bet_gap = this_gap
+    return open_stake, stake_raised, ts_ms, bet_gap, bet_rhythm
 
 
 def _lifetime_delta(totals: UserDelta, buckets: dict[int, Bucket]) -> UserDelta:

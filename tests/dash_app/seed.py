@@ -159,7 +159,7 @@ def events_of(
                 action=action, category="Books" if i % 2 else None, product=f"p{i}",
                 amount_cents=1_000 if action == "purchase" else None, ts_ms=ts, user_agent="t",
                 content_hash=f"{i:032x}", batch_id="b1", line_no=i, ingested_ms=ts + 10,
-                gap_ms=gap, gap_s=None if gap is None else gap / 1000, is_rapid=rapid,
+                gap_ms=gap, is_rapid=rapid,
                 session_no=session, burst_len=burst,
             )
         )  # fmt: skip
