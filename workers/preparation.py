@@ -99,8 +99,8 @@ def collect_new_events(events: list[CleanEvent], rules: SequenceRules) -> NewEve
     columns = []
     rows = []
     users: dict[str, list[SeqRow]] = defaultdict(list)
-    minutes: Counter[MinuteKey] = Counter()
-    hours: Counter[HourKey] = Counter()
+    minute_keys: list[MinuteKey] = []
+    hour_keys: list[HourKey] = []
     agents: dict[str | None, bool] = {}  # user agents repeat: one pattern match each per batch
     for e in events:
         ts_ms = e.ts_ms
@@ -128,13 +128,14 @@ def collect_new_events(events: list[CleanEvent], rules: SequenceRules) -> NewEve
         row = SeqRow(e.event_id, e.user_id, ts_ms, e.action, e.amount_cents, True, e.utc_offset_min, is_agent)
         rows.append(row)
         users[e.user_id].append(row)
-        minutes[minute_key(ts_ms, e.action, e.category)] += 1
-        hours[hour_key(ts_ms, e.utc_offset_min)] += 1
+        minute_keys.append(minute_key(ts_ms, e.action, e.category))
+        hour_keys.append(hour_key(ts_ms, e.utc_offset_min))
     by_user = {
         user_id: UserEvents(user_rows, min(r.ts_ms for r in user_rows), new_event_totals(user_rows, rules))
         for user_id, user_rows in users.items()
     }
-    return NewEvents(events, columns, rows, by_user, minutes, hours)
+    # Counted at once: Counter's C loop, not a dict update and a __missing__ call per event.
+    return NewEvents(events, columns, rows, by_user, Counter(minute_keys), Counter(hour_keys))
 
 
 def minute_key(ts_ms: int, action: str, category: str | None) -> MinuteKey:

@@ -18,6 +18,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from crawlerdetect import CrawlerDetect
 
@@ -278,6 +279,9 @@ def new_event_totals(new_rows: Iterable[SeqRow], rules: SequenceRules) -> UserDe
     return totals
 
 
+_TIME_ORDER = attrgetter("ts_ms", "event_id")  # a user's sequence order
+
+
 def recompute_tail(
     rows: Sequence[SeqRow],
     anchor: Anchor | None,
@@ -293,10 +297,11 @@ def recompute_tail(
     buckets carry, per bucket, the exact change of every additive figure and the new maxima of
     the tail rows in it (maxima only grow); window_peaks adds the purchase-velocity maxima.
     """
-    ordered = sorted(rows, key=lambda r: (r.ts_ms, r.event_id))
-    _replay_stored_bets([r for r in ordered if not r.is_new], anchor, rules)
+    ordered = sorted(rows, key=_TIME_ORDER)
     if new_totals is None:
         new_totals = new_event_totals([r for r in rows if r.is_new], rules)
+    if len(ordered) > new_totals.events:  # stored rows: the bet steps they added, to take out below
+        _replay_stored_bets([r for r in ordered if not r.is_new], anchor, rules)
     assert new_totals.buckets is not None
     buckets = {key: list(bucket) for key, bucket in new_totals.buckets.items()}
     prev_ts = anchor.ts_ms if anchor else None
