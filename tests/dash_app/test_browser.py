@@ -148,7 +148,12 @@ def test_dashboard_end_to_end(dash_duo: Any, settings: Settings) -> None:
 
     # Close hides the drill-down again.
     dash_duo.find_element(f"#{ids.DRILL_CLOSE}").click()
-    _until(dash_duo, lambda: "is-hidden" in panel.get_attribute("class"), what="drill-down closed")
+    # Found again on every try: a node kept from before may be stale, and would stay stale.
+    _until(
+        dash_duo,
+        lambda: "is-hidden" in dash_duo.find_element(f"#{ids.DRILL_PANEL}").get_attribute("class"),
+        what="drill-down closed",
+    )
     assert dash_duo.get_logs() == []
     engine.dispose()
 
