@@ -27,7 +27,6 @@ from workers.reference import recompute_buckets, recompute_flags, score_windows,
 from workers.sequence import BUCKET_FIELDS
 
 _OWN = ("event_id", "user_id", "ts_ms", "utc_offset_min", "action", "amount_cents", "user_agent")
-_FLAGS = ("gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +83,7 @@ def rebuild_store(engine: Engine, *, settings: Settings, users_per_chunk: int = 
 
 
 def _flag_rows(flags: pd.DataFrame) -> list[tuple[Any, ...]]:
-    frame = flags[[*_FLAGS, "event_id"]]
-    assert _FLAGS == writer.FLAG_COLUMNS
+    frame = flags[[*writer.FLAG_COLUMNS, "event_id"]]  # update_event_flags' order
     return [tuple(_plain(v) for v in row) for row in frame.itertuples(index=False)]
 
 

@@ -21,8 +21,6 @@ from store.writer import FLAG_COLUMNS
 from workers.risk import Peak, RiskRules, UserAggregates, assess, fold_buckets, higher_peak, risk_columns
 from workers.sequence import BUCKET_FIELDS, is_automation_agent
 
-# The stored derived columns of an event.
-EVENT_FLAG_COLUMNS = list(FLAG_COLUMNS)
 EXACT_USER_COLUMNS = [
     *UserAggregates._fields,
     "window_events",
@@ -356,7 +354,7 @@ def find_mismatches(engine: Engine, settings: Settings, *, limit: int = 20) -> l
     own = ["event_id", "user_id", "ts_ms", "utc_offset_min", "action", "amount_cents", "user_agent"]
     fresh = recompute_flags(stored[own], settings)
     merged = stored.merge(fresh, on="event_id", suffixes=("_stored", "_fresh"))
-    for column in EVENT_FLAG_COLUMNS:
+    for column in FLAG_COLUMNS:  # the stored derived columns of an event
         a = merged[f"{column}_stored"].astype("float64")
         b = merged[f"{column}_fresh"].astype("float64")
         bad = ~((a == b) | (a.isna() & b.isna()))
