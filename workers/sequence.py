@@ -320,6 +320,7 @@ def recompute_tail(
     bucket_ms = rules.bucket_ms
     night_start, night_end = rules.night_start_hour, rules.night_end_hour
     touched: list[SeqRow] = []
+    new_left = new_totals.events  # new rows not reached yet
     key = _NO_BUCKET
     bucket: Bucket = []
     for row in ordered:
@@ -328,8 +329,11 @@ def recompute_tail(
             key = ts_ms - ts_ms % bucket_ms
             found = buckets.get(key)
             bucket = buckets[key] = empty_bucket() if found is None else found
-        if not row.is_new:
+        if row.is_new:
+            new_left -= 1
+        else:
             before = _derived(row)
+            bets_before = (row.open_stake, row.last_bet_ms, row.bet_gap_ms)  # as the replay left them
             night = night_start <= ((ts_ms + row.offset_min * _MINUTE_MS) % _DAY_MS) // _HOUR_MS < night_end
             _add_terms(bucket, row, rules, night, -1)
         gap = None if prev_ts is None else ts_ms - prev_ts
@@ -402,6 +406,10 @@ def recompute_tail(
         elif before != _derived(row):
             row.changed = True
             touched.append(row)
+        elif not new_left and bets_before == (open_stake, last_bet, bet_gap):
+            # Past the last new row, a stored row left as stored carries the stored state on: every
+            # later row would come out as stored, adding nothing (its maxima are in its bucket already).
+            break
         prev_ts, prev_gap = ts_ms, gap
     return touched, _lifetime_delta(new_totals, buckets)
 
