@@ -248,21 +248,25 @@ def _load_user_work(
         awake_ms,
     ) in writer.read_tails(conn):
         work[user_id].rows.append(
+            # Positional (is_new, offset, is_agent, gap, rapid, steady, session, burst, changed, session
+            # and awake lengths): keyword arguments cost more, once per stored tail row.
             SeqRow(
                 event_id,
                 user_id,
                 ts_ms,
                 action,
                 amount_cents,
-                is_new=False,
-                gap_ms=gap_ms,
-                is_rapid=bool(rapid),
-                is_steady=bool(steady),
-                session_no=session_no,
-                burst_len=burst,
-                offset_min=offset_min,
-                session_ms=session_ms,
-                awake_ms=awake_ms,
+                False,
+                offset_min,
+                False,
+                gap_ms,
+                bool(rapid),
+                bool(steady),
+                session_no,
+                burst,
+                False,
+                session_ms,
+                awake_ms,
             )
         )
         old_keys[event_id] = (action, category or "", int(bool(rapid)))

@@ -296,12 +296,12 @@ def recompute_tail(
     new_totals: new_event_totals of the new rows, when the caller has them already. The delta's
     buckets carry, per bucket, the exact change of every additive figure and the new maxima of
     the tail rows in it (maxima only grow); window_peaks adds the purchase-velocity maxima.
+    Past the last new row, the first stored row that comes out as stored, with the stored chain's
+    bet state, ends the pass: every later row would come out as stored too.
     """
     ordered = sorted(rows, key=_TIME_ORDER)
     if new_totals is None:
         new_totals = new_event_totals([r for r in rows if r.is_new], rules)
-    if len(ordered) > new_totals.events:  # stored rows: the bet steps they added, to take out below
-        _replay_stored_bets([r for r in ordered if not r.is_new], anchor, rules)
     assert new_totals.buckets is not None
     buckets = {key: list(bucket) for key, bucket in new_totals.buckets.items()}
     prev_ts = anchor.ts_ms if anchor else None
@@ -313,6 +313,9 @@ def recompute_tail(
     open_stake = anchor.open_stake if anchor else None
     last_bet = anchor.last_bet_ms if anchor else None
     bet_gap = anchor.bet_gap_ms if anchor else None
+    # The bet state of the stored chain: bet steps are not stored, so each stored row's are replayed
+    # from the anchor's, to take out what the row added.
+    old_open, old_last, old_gap = open_stake, last_bet, bet_gap
     chase_pct = rules.chase_multiple_pct
     rapid_gap, session_gap = rules.rapid_gap_ms, rules.session_gap_ms
     fast_gap, rest_gap = rules.fast_gap_ms, rules.rest_gap_ms
@@ -329,11 +332,18 @@ def recompute_tail(
             key = ts_ms - ts_ms % bucket_ms
             found = buckets.get(key)
             bucket = buckets[key] = empty_bucket() if found is None else found
+        action = row.action
         if row.is_new:
             new_left -= 1
         else:
             before = _derived(row)
-            bets_before = (row.open_stake, row.last_bet_ms, row.bet_gap_ms)  # as the replay left them
+            if row.gap_ms is None or row.gap_ms >= session_gap:  # it starts a stored session
+                old_open = old_last = old_gap = None
+            row.stake_raised = row.bet_rhythm = None
+            if action == PURCHASE:
+                old_open, row.stake_raised, old_last, old_gap, row.bet_rhythm = _bet_step(
+                    ts_ms, row.amount_cents, old_open, old_last, old_gap, chase_pct, tolerance_bp
+                )
             night = night_start <= ((ts_ms + row.offset_min * _MINUTE_MS) % _DAY_MS) // _HOUR_MS < night_end
             _add_terms(bucket, row, rules, night, -1)
         gap = None if prev_ts is None else ts_ms - prev_ts
@@ -355,7 +365,6 @@ def recompute_tail(
             and abs(gap - prev_gap) * 10_000 <= tolerance_bp * prev_gap  # type: ignore[operator]
         )
         stake_raised = bet_rhythm = None
-        action = row.action
         if action == PURCHASE:
             open_stake, stake_raised, last_bet, bet_gap, bet_rhythm = _bet_step(
                 ts_ms, row.amount_cents, open_stake, last_bet, bet_gap, chase_pct, tolerance_bp
@@ -406,7 +415,7 @@ def recompute_tail(
         elif before != _derived(row):
             row.changed = True
             touched.append(row)
-        elif not new_left and bets_before == (open_stake, last_bet, bet_gap):
+        elif not new_left and (old_open, old_last, old_gap) == (open_stake, last_bet, bet_gap):
             # Past the last new row, a stored row left as stored carries the stored state on: every
             # later row would come out as stored, adding nothing (its maxima are in its bucket already).
             break
@@ -425,36 +434,6 @@ def _derived(row: SeqRow) -> tuple[int | bool | None, ...]:
         row.session_ms,
         row.awake_ms,
     )
-
-
-def _replay_stored_bets(stored: Sequence[SeqRow], anchor: Anchor | None, rules: SequenceRules) -> None:
-    """Set the bet steps of stored tail rows, in order, as their stored sessions and the anchor imply.
-
-    Bet steps are not stored. The stored tail follows the anchor directly, so replaying it from the
-    anchor's bets gives exactly what these rows added to their buckets, for recompute_tail to take
-    out.
-    """
-    if not stored:
-        return
-    open_stake = anchor.open_stake if anchor else None
-    last_bet = anchor.last_bet_ms if anchor else None
-    bet_gap = anchor.bet_gap_ms if anchor else None
-    for row in stored:
-        if rules.starts_session(row.gap_ms):
-            open_stake = last_bet = bet_gap = None
-        stake_raised = bet_rhythm = None
-        if row.action == PURCHASE:
-            open_stake, stake_raised, last_bet, bet_gap, bet_rhythm = _bet_step(
-                row.ts_ms,
-                row.amount_cents,
-                open_stake,
-                last_bet,
-                bet_gap,
-                rules.chase_multiple_pct,
-                rules.steady_tolerance_bp,
-            )
-        row.open_stake, row.stake_raised = open_stake, stake_raised
-        row.last_bet_ms, row.bet_gap_ms, row.bet_rhythm = last_bet, bet_gap, bet_rhythm
 
 
 def _add_terms(bucket: Bucket, row: SeqRow, rules: SequenceRules, night: bool, sign: int) -> None:
