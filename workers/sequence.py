@@ -296,8 +296,9 @@ def recompute_tail(
     new_totals: new_event_totals of the new rows, when the caller has them already. The delta's
     buckets carry, per bucket, the exact change of every additive figure and the new maxima of
     the tail rows in it (maxima only grow); window_peaks adds the purchase-velocity maxima.
-    Past the last new row, the first stored row that comes out as stored, with the stored chain's
-    bet state, ends the pass: every later row would come out as stored too.
+    A stored row that comes out as stored, with the stored chain's bet state, settles the chain:
+    every stored row up to the next new one comes out as stored too, so it is passed over (past
+    the last new row, the pass ends).
     """
     ordered = sorted(rows, key=_TIME_ORDER)
     if new_totals is None:
@@ -324,10 +325,27 @@ def recompute_tail(
     night_start, night_end = rules.night_start_hour, rules.night_end_hour
     touched: list[SeqRow] = []
     new_left = new_totals.events  # new rows not reached yet
+    settled = False  # the last stored row came out as stored, with the stored chain's bet state
     key = _NO_BUCKET
     bucket: Bucket = []
     for row in ordered:
         ts_ms = row.ts_ms
+        if settled and not row.is_new:
+            # Up to the next new row every stored row comes out as stored and adds nothing: carry its
+            # stored state on, and replay only the bet chain, which is not stored.
+            gap = row.gap_ms
+            if gap is None or gap >= session_gap:
+                old_open = old_last = old_gap = None
+            if row.action == PURCHASE:
+                old_open, _, old_last, old_gap, _ = _bet_step(
+                    ts_ms, row.amount_cents, old_open, old_last, old_gap, chase_pct, tolerance_bp
+                )
+            open_stake, last_bet, bet_gap = old_open, old_last, old_gap
+            session_no, burst = row.session_no, row.burst_len
+            session_ms, awake_ms = row.session_ms, row.awake_ms
+            prev_ts, prev_gap = ts_ms, gap
+            continue
+        settled = False
         if not key <= ts_ms < key + bucket_ms:  # rows come in time order: buckets change rarely
             key = ts_ms - ts_ms % bucket_ms
             found = buckets.get(key)
@@ -415,25 +433,19 @@ def recompute_tail(
         elif before != _derived(row):
             row.changed = True
             touched.append(row)
-        elif not new_left and (old_open, old_last, old_gap) == (open_stake, last_bet, bet_gap):
-            # Past the last new row, a stored row left as stored carries the stored state on: every
-            # later row would come out as stored, adding nothing (its maxima are in its bucket already).
-            break
+        elif (old_open, old_last, old_gap) == (open_stake, last_bet, bet_gap):
+            # A stored row left as stored carries the stored state on: every later stored row up to
+            # the next new one comes out as stored too, adding nothing (its maxima are in its bucket
+            # already). Past the last new row, that is every row left.
+            if not new_left:
+                break
+            settled = True
         prev_ts, prev_gap = ts_ms, gap
     return touched, _lifetime_delta(new_totals, buckets)
 
 
-def _derived(row: SeqRow) -> tuple[int | bool | None, ...]:
-    """The stored fields a recompute may change (store.writer.FLAG_COLUMNS)."""
-    return (
-        row.gap_ms,
-        row.is_rapid,
-        row.is_steady,
-        row.session_no,
-        row.burst_len,
-        row.session_ms,
-        row.awake_ms,
-    )
+# The stored fields a recompute may change (store.writer.FLAG_COLUMNS), as one C call.
+_derived = attrgetter("gap_ms", "is_rapid", "is_steady", "session_no", "burst_len", "session_ms", "awake_ms")
 
 
 def _add_terms(bucket: Bucket, row: SeqRow, rules: SequenceRules, night: bool, sign: int) -> None:
