@@ -216,25 +216,31 @@ _TAIL_SQL = _per_batch_user(
 )
 
 
-def _session_bet(column: str, order: str, *, priced: bool = False, offset: int = 0) -> str:
-    """A scalar subquery: one purchase of the anchor's session (it began session_ms before the anchor)."""
-    condition = " AND q.amount_cents IS NOT NULL" if priced else ""
+# A purchase of the anchor's session so far (it began session_ms before the anchor), alias q.
+_SESSION_PURCHASE = (
+    "q.user_id = b.user_id AND q.action = 'purchase' AND q.ts_ms >= e.ts_ms - e.session_ms AND q.ts_ms < b.t0"
+)
+
+
+def _session_bet_ms(offset: int) -> str:
+    """A scalar subquery: the time of the session's last bet (offset 0) or the one before it (1)."""
     return (
-        f"(SELECT q.{column} FROM events q WHERE q.user_id = b.user_id AND q.action = 'purchase'"  # noqa: S608
-        f" AND q.ts_ms >= e.ts_ms - e.session_ms AND q.ts_ms < b.t0{condition}"
-        f" ORDER BY {order} LIMIT 1 OFFSET {offset})"
+        f"(SELECT q.ts_ms FROM events q WHERE {_SESSION_PURCHASE}"  # noqa: S608
+        f" ORDER BY q.ts_ms DESC LIMIT 1 OFFSET {offset})"
     )
 
+
+# The session's opening stake: its first priced bet in (ts, id) order. MIN(ts) reads the purchase
+# index alone; ordering by (ts, id) at once walks every event of the session through the table.
+_OPENING_STAKE = (
+    "(SELECT s.amount_cents FROM events s WHERE s.user_id = b.user_id AND s.action = 'purchase'"  # noqa: S608
+    " AND s.amount_cents IS NOT NULL AND s.ts_ms = (SELECT MIN(q.ts_ms) FROM events q"
+    f" WHERE {_SESSION_PURCHASE} AND q.amount_cents IS NOT NULL) ORDER BY s.event_id LIMIT 1)"
+)
 
 # The last event before t0 and its session's bets so far (first priced, last, the one before it),
 # from the purchase index: the state the tail continues from.
-_BETS = ", ".join(
-    (
-        _session_bet("amount_cents", "q.ts_ms, q.event_id", priced=True),
-        _session_bet("ts_ms", "q.ts_ms DESC"),
-        _session_bet("ts_ms", "q.ts_ms DESC", offset=1),
-    )
-)
+_BETS = ", ".join((_OPENING_STAKE, _session_bet_ms(0), _session_bet_ms(1)))
 _ANCHOR_SQL = (
     f"SELECT b.user_id, e.ts_ms, e.gap_ms, e.session_no, e.burst_len, e.session_ms, e.awake_ms, {_BETS}"  # noqa: S608
     " FROM batch_starts b JOIN events e"

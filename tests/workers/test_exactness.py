@@ -243,6 +243,23 @@ def test_bets_without_prices_and_late_bets_equal_offline_recompute(stores: Store
     check()
 
 
+def test_a_session_opened_by_two_bets_in_one_millisecond_continues_from_the_lower_id(stores: Stores) -> None:
+    """The anchor's opening stake is its session's first priced bet in (time, id) order, ties included."""
+
+    def bet(event_id: str, t_ms: int, amount: float) -> str:
+        moment = (BASE + timedelta(milliseconds=t_ms)).isoformat(timespec="milliseconds")
+        doc = {"event_id": event_id, "user_id": "bettor", "action": "purchase", "timestamp": moment}
+        return orjson.dumps({**doc, "amount": amount}).decode()
+
+    # b0 opens the session at 5.00 (b1, at the same millisecond, sorts after it). Read as 1.00, the
+    # later bets would be raised stakes; from 5.00 neither is.
+    opening = [bet("b1", 0, 1.00), bet("b0", 0, 5.00)]
+    later = [bet("b2", 20_000, 3.00), bet("b3", 40_000, 6.00)]
+    with stores.fresh() as (settings, engine):
+        ingest_all([opening, later], settings, engine)
+        assert find_mismatches(engine, settings) == []
+
+
 def test_final_state_does_not_depend_on_delivery(stores: Stores) -> None:
     @stores.examples(25)
     @given(deliveries(), st.randoms())
