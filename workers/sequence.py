@@ -330,38 +330,33 @@ def recompute_tail(
     bucket: Bucket = []
     for row in ordered:
         ts_ms = row.ts_ms
-        if settled and not row.is_new:
-            # Up to the next new row every stored row comes out as stored and adds nothing: carry its
-            # stored state on, and replay only the bet chain, which is not stored.
-            gap = row.gap_ms
-            if gap is None or gap >= session_gap:
+        action = row.action
+        if not row.is_new:  # the bet step it added in the stored chain
+            if row.gap_ms is None or row.gap_ms >= session_gap:  # it starts a stored session
                 old_open = old_last = old_gap = None
-            if row.action == PURCHASE:
-                old_open, _, old_last, old_gap, _ = _bet_step(
+            old_raised = old_rhythm = None
+            if action == PURCHASE:
+                old_open, old_raised, old_last, old_gap, old_rhythm = _bet_step(
                     ts_ms, row.amount_cents, old_open, old_last, old_gap, chase_pct, tolerance_bp
                 )
-            open_stake, last_bet, bet_gap = old_open, old_last, old_gap
-            session_no, burst = row.session_no, row.burst_len
-            session_ms, awake_ms = row.session_ms, row.awake_ms
-            prev_ts, prev_gap = ts_ms, gap
-            continue
+            if settled:
+                # Up to the next new row every stored row comes out as stored and adds nothing:
+                # carry its stored state on.
+                open_stake, last_bet, bet_gap = old_open, old_last, old_gap
+                session_no, burst = row.session_no, row.burst_len
+                session_ms, awake_ms = row.session_ms, row.awake_ms
+                prev_ts, prev_gap = ts_ms, row.gap_ms
+                continue
         settled = False
         if not key <= ts_ms < key + bucket_ms:  # rows come in time order: buckets change rarely
             key = ts_ms - ts_ms % bucket_ms
             found = buckets.get(key)
             bucket = buckets[key] = empty_bucket() if found is None else found
-        action = row.action
         if row.is_new:
             new_left -= 1
         else:
             before = _derived(row)
-            if row.gap_ms is None or row.gap_ms >= session_gap:  # it starts a stored session
-                old_open = old_last = old_gap = None
-            row.stake_raised = row.bet_rhythm = None
-            if action == PURCHASE:
-                old_open, row.stake_raised, old_last, old_gap, row.bet_rhythm = _bet_step(
-                    ts_ms, row.amount_cents, old_open, old_last, old_gap, chase_pct, tolerance_bp
-                )
+            row.stake_raised, row.bet_rhythm = old_raised, old_rhythm
             night = night_start <= ((ts_ms + row.offset_min * _MINUTE_MS) % _DAY_MS) // _HOUR_MS < night_end
             _add_terms(bucket, row, rules, night, -1)
         gap = None if prev_ts is None else ts_ms - prev_ts
