@@ -352,6 +352,11 @@ class Settings(BaseSettings):
         default=600, ge=5, description="Unacked tasks are redelivered after this (s)."
     )
     task_max_attempts: int = Field(default=5, ge=1, description="Deliveries before dead-letter.")
+    worker_stall_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A worker idle this long while tasks wait exits 75, to be restarted (s; 0: off).",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000, ge=0, description="SQLite waits this long for a lock."
     )

@@ -272,6 +272,19 @@ def broker_tls_options(url: str) -> dict[str, Any] | None:
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED, **(parse_url(url).get("ssl") or {})}
 
 
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>".
+KOMBU_PRIORITY_SEP = "\x06\x16"
+KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def queue_keys(queue_name: str) -> tuple[str, ...]:
+    """The Redis lists that hold one Celery queue's waiting messages, one per kombu priority step."""
+    return tuple(
+        queue_name if step == 0 else f"{queue_name}{KOMBU_PRIORITY_SEP}{step}"
+        for step in KOMBU_PRIORITY_STEPS
+    )
+
+
 def broker_options(settings: Settings) -> dict[str, Any]:
     """How every process reaches the broker: URL, TLS and transport options, for Celery's conf."""
     if not settings.redis_url:

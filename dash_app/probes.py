@@ -19,15 +19,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.settings import Settings
+from contract.wire import queue_keys
 
 T = TypeVar("T")
 
 PROBE_TIMEOUT_S = 0.5
 QUEUE_TTL_S = 1.0
 WORKERS_TTL_S = 5.0
-# kombu's Redis transport keeps messages with priority p > 0 in "<queue>\x06\x16<p>".
-KOMBU_PRIORITY_SEP = "\x06\x16"
-KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
 
 
 def redact_url(url: str) -> str:
@@ -54,14 +52,6 @@ class WorkerStatus:
     workers: tuple[str, ...] = ()
     problem: str | None = None
     checked: bool = True
-
-
-def queue_keys(queue_name: str) -> tuple[str, ...]:
-    """The Redis lists that hold one Celery queue, one per kombu priority step."""
-    return tuple(
-        queue_name if step == 0 else f"{queue_name}{KOMBU_PRIORITY_SEP}{step}"
-        for step in KOMBU_PRIORITY_STEPS
-    )
 
 
 def redis_client(url: str, *, timeout_s: float = PROBE_TIMEOUT_S) -> redis.Redis[bytes]:

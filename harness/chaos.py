@@ -363,7 +363,12 @@ def run_chaos(
             f"the producer sent {offered.lines:,} lines in {offered.span_s:.1f}s: {offered.rate:,.0f} lines/s"
             f" offered of {rate:,.0f}; waiting for the queue to drain, then reconcile"
         )
-        settled = settle(settings, console, timeout_s=max(120.0, staged.lines / SETTLE_LINES_PER_S))
+        # A worker that exits while the queue drains is started again, as its process manager would.
+        with fleet.kept_running() as exits:
+            settled = settle(settings, console, timeout_s=max(120.0, staged.lines / SETTLE_LINES_PER_S))
+        for name, code in exits:
+            log.worker_exits += 1
+            log.say(f"worker {name} exited by itself (code {code}) while settling; restarted")
         log.say(
             f"settled: {settled.missing_before_reconcile} batches were missing after the drain, "
             f"reconcile re-sent {settled.resent}; checking the invariant"

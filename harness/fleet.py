@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -121,6 +122,28 @@ class WorkerFleet:
                 os.killpg(self.mains[name].pid, signal.SIGKILL)  # orphaned pool processes
             self.start(name)
         return exited
+
+    @contextmanager
+    def kept_running(self) -> Iterator[list[tuple[str, int]]]:
+        """While inside, a thread starts again every worker that exits, as compose's restart policy does.
+
+        Yields the list of (name, exit code) it fills. Not for use beside kill_main and start:
+        the thread could start the worker between them.
+        """
+        exits: list[tuple[str, int]] = []
+        done = threading.Event()
+
+        def tend() -> None:
+            while not done.wait(POLL_S):
+                exits.extend(self.revive())
+
+        thread = threading.Thread(target=tend, name="fleet-restarts", daemon=True)
+        thread.start()
+        try:
+            yield exits
+        finally:
+            done.set()
+            thread.join()
 
     def log_text(self) -> str:
         """Every worker log, concatenated."""

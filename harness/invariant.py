@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from kombu.transport.redis import PRIORITY_STEPS, Channel
+from kombu.transport.redis import Channel
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from cli.reports import run_reconcile
 from config.settings import Settings
-from contract.wire import now_ms
+from contract.wire import now_ms, queue_keys
 from harness.fleet import wait_for
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
 from store.db import create_reader_engine
@@ -159,9 +159,8 @@ def invariant_table(inv: Invariant) -> Table:
 
 def pending_messages(client: redis.Redis[bytes], queue: str) -> int:
     """Batches waiting in the queue, or delivered and not yet acknowledged (kombu's `unacked`)."""
-    keys = [f"{queue}{Channel.sep}{step}" if step else queue for step in PRIORITY_STEPS]
     pipe = client.pipeline()
-    for key in keys:
+    for key in queue_keys(queue):
         pipe.llen(key)
     pipe.hlen(Channel.unacked_key)
     return int(sum(pipe.execute()))

@@ -10,6 +10,7 @@ from celery import Celery
 
 from config.settings import Settings
 from contract.wire import MESSAGE_CONFIG, broker_options
+from workers.watchdog import StallWatchdog
 
 app = Celery("ecomrisk", include=["workers.tasks"])
 app.conf.update(
@@ -23,6 +24,8 @@ app.conf.update(
     task_send_sent_event=True,
     worker_hijack_root_logger=False,
 )
+# A worker that takes nothing while batches wait stops, for its process manager to restart it.
+app.steps["worker"].add(StallWatchdog)
 
 
 # Webhook tasks (workers.tasks); they run on a queue of their own, so a slow receiver never delays ingest.

@@ -100,10 +100,18 @@ def ingest_batch_task(
     except Exception as exc:
         log.exception("batch %s: unexpected error on attempt %s, retrying", batch_id, attempt)
         raise self.retry(exc=exc, countdown=backoff_s(attempt)) from exc
-    book.forget(batch_id)
+    forget_delivered(book, batch_id)
     if outcome.alerts and settings.webhook_endpoints:
         announce_alerts(batch_id)
     return _summary(outcome)
+
+
+def forget_delivered(book: DeliveryBook, batch_id: str) -> None:
+    """Drop the batch's attempt counter once it is in the ledger; Redis being away must not fail the task."""
+    try:
+        book.forget(batch_id)
+    except redis.RedisError as exc:  # the counter expires by itself; a redelivery is a ledger no-op
+        log.warning("batch %s: committed, but its attempt counter stays (%s)", batch_id, exc)
 
 
 def announce_alerts(batch_id: str) -> None:
@@ -125,7 +133,7 @@ def _give_up(book: DeliveryBook, batch: RawBatch, *, detail_chars: int) -> dict[
         book.dead_letter(batch.batch_id, reason=f"{detail}; storage error: {exc}"[:detail_chars])
         return {"batch_id": batch.batch_id, "dead_lettered": True}
     log.error("batch %s: %s, quarantined as %s", batch.batch_id, detail, Reason.POISON_BATCH.value)
-    book.forget(batch.batch_id)
+    forget_delivered(book, batch.batch_id)
     return _summary(outcome)
 
 

@@ -13,6 +13,8 @@ from store.db import create_writer_engine, init_schema
 
 # Short, so that a batch stranded by a killed worker is redelivered within a test (s).
 VISIBILITY_TIMEOUT_S = 10
+# A worker that reconnects to Redis but takes nothing is restarted well within a settle timeout.
+WORKER_STALL_S = 15.0
 
 
 @dataclass
@@ -52,6 +54,7 @@ def fault_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings
         "queue_name": "faults",
         "visibility_timeout_s": VISIBILITY_TIMEOUT_S,
         "publish_retry_max_s": 1.0,
+        "worker_stall_s": WORKER_STALL_S,
         "batch_size": 500,
         **overrides,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from store.db import create_writer_engine, init_schema
 from store.models import Batch, QuarantinedLine
 from tests.support import celery_worker, wait_until
 from workers.deliveries import DeliveryBook
+from workers.tasks import forget_delivered
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +81,13 @@ def test_poison_batch_is_quarantined_after_max_attempts(
     assert sorted(reasons) == [(1, "poison_batch"), (2, "poison_batch")]
     assert book.client.get("ecomrisk:attempts:poison") is None
     engine.dispose()
+
+
+def test_a_committed_batch_whose_counter_cannot_be_dropped_does_not_fail_its_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Redis went away between the commit and the clean-up: the task must still end as a success.
+    book = DeliveryBook.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with caplog.at_level(logging.WARNING, logger="workers.tasks"):
+        forget_delivered(book, "committed-1")
+    assert "batch committed-1: committed, but its attempt counter stays" in caplog.text
