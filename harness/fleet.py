@@ -124,6 +124,19 @@ class WorkerFleet:
         return exited
 
     @contextmanager
+    def paused(self) -> Iterator[None]:
+        """While inside, every worker's process group is stopped (SIGSTOP): what is sent waits in Redis."""
+        groups = [process.pid for process in self.mains.values() if process.poll() is None]
+        for pgid in groups:
+            os.killpg(pgid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pgid in groups:
+                with suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGCONT)
+
+    @contextmanager
     def kept_running(self) -> Iterator[list[tuple[str, int]]]:
         """While inside, a thread starts again every worker that exits, as compose's restart policy does.
 
