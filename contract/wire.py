@@ -13,6 +13,7 @@ import json
 import ssl
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import orjson
+import redis
 from celery import Celery
 from kombu import compression, serialization
 from kombu.utils.url import parse_url
@@ -283,6 +285,15 @@ def queue_keys(queue_name: str) -> tuple[str, ...]:
         queue_name if step == 0 else f"{queue_name}{KOMBU_PRIORITY_SEP}{step}"
         for step in KOMBU_PRIORITY_STEPS
     )
+
+
+def queue_depth(client: redis.Redis[bytes], queue_names: Iterable[str]) -> int:
+    """Messages waiting in these Celery queues (not those delivered and unacknowledged); raises RedisError."""
+    pipe = client.pipeline(transaction=False)
+    for queue_name in queue_names:
+        for key in queue_keys(queue_name):
+            pipe.llen(key)
+    return sum(int(n) for n in pipe.execute())
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:

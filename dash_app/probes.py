@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config.settings import Settings
-from contract.wire import queue_keys
+from contract.wire import queue_depth
 
 T = TypeVar("T")
 
@@ -71,10 +71,7 @@ def read_queue_depth(
     if client is None or not redis_url:
         return QueueDepth(problem="Redis is not configured (ECOMRISK_REDIS_URL is unset).")
     try:
-        pipe = client.pipeline(transaction=False)
-        for key in queue_keys(queue_name):
-            pipe.llen(key)
-        return QueueDepth(depth=sum(int(n) for n in pipe.execute()))
+        return QueueDepth(depth=queue_depth(client, [queue_name]))
     except redis.RedisError as exc:
         return QueueDepth(problem=f"Redis unreachable at {redact_url(redis_url)} ({type(exc).__name__}).")
 

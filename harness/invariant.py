@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from cli.reports import run_reconcile
 from config.settings import Settings
-from contract.wire import now_ms, queue_keys
+from contract.wire import now_ms, queue_depth
 from harness.fleet import wait_for
 from producer.reconcile import RAW_SUFFIX, account_raw_logs, count_event_lines, iter_raw_batches
 from store.db import create_reader_engine
@@ -159,11 +159,7 @@ def invariant_table(inv: Invariant) -> Table:
 
 def pending_messages(client: redis.Redis[bytes], queue: str) -> int:
     """Batches waiting in the queue, or delivered and not yet acknowledged (kombu's `unacked`)."""
-    pipe = client.pipeline()
-    for key in queue_keys(queue):
-        pipe.llen(key)
-    pipe.hlen(Channel.unacked_key)
-    return int(sum(pipe.execute()))
+    return queue_depth(client, [queue]) + int(client.hlen(Channel.unacked_key))
 
 
 def wait_drained(settings: Settings, *, timeout_s: float) -> bool:

@@ -21,8 +21,8 @@ from celery import bootsteps
 from celery.signals import task_received
 from celery.worker import state
 
-from config.settings import get_settings
-from contract.wire import queue_keys
+from config.settings import Settings, get_settings
+from contract.wire import queue_depth
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,7 @@ def _on_task_received(**_: Any) -> None:
 def waiting_tasks(client: redis.Redis[bytes], queues: list[str]) -> int | None:
     """Messages ready in the worker's queues, or None when Redis does not answer."""
     try:
-        pipe = client.pipeline(transaction=False)
-        for queue in queues:
-            for key in queue_keys(queue):
-                pipe.llen(key)
-        return sum(int(n) for n in pipe.execute())
+        return queue_depth(client, queues)
     except redis.RedisError:
         return None
 
@@ -78,22 +74,19 @@ class StallWatchdog(bootsteps.StartStopStep):  # type: ignore[misc]  # Celery is
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
         self.stopping = threading.Event()
-        self.thread: threading.Thread | None = None
 
     def start(self, worker: Any) -> None:
-        stall_s = get_settings().worker_stall_s
-        if stall_s <= 0:
-            return
-        self.thread = threading.Thread(
-            target=self._watch, args=(worker, stall_s), name="stall-watchdog", daemon=True
-        )
-        self.thread.start()
+        settings = get_settings()
+        if settings.worker_stall_s > 0:
+            thread = threading.Thread(target=self._watch, args=(worker, settings), name="stall-watchdog")
+            thread.daemon = True
+            thread.start()
 
     def stop(self, worker: Any) -> None:
         self.stopping.set()
 
-    def _watch(self, worker: Any, stall_s: float) -> None:
-        settings = get_settings()
+    def _watch(self, worker: Any, settings: Settings) -> None:
+        stall_s = settings.worker_stall_s
         assert settings.redis_url
         client: redis.Redis[bytes] = redis.Redis.from_url(
             settings.redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
